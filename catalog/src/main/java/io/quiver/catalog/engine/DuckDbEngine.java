@@ -1,0 +1,108 @@
+package io.quiver.catalog.engine;
+
+import io.quiver.proto.ErrorCode;
+import io.quiver.proto.QuiverException;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.DriverManager;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.Objects;
+import java.util.Properties;
+import org.duckdb.DuckDBConnection;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The node's embedded DuckDB database: one file (plus its WAL) in the data directory. Every
+ * in-flight query gets its own duplicated connection ({@link #newConnection()}), so queries run
+ * concurrently and can be interrupted one by one. Results stream ({@code jdbc_stream_results}).
+ *
+ * <p>This class is the only place that knows how the database is opened; the rest of Quiver talks
+ * to it through JDBC connections and Arrow streams.
+ */
+public final class DuckDbEngine implements AutoCloseable {
+  private static final Logger LOG = LoggerFactory.getLogger(DuckDbEngine.class);
+  public static final String DATABASE_FILE = "quiver.duckdb";
+
+  private final Path databaseFile;
+  private DuckDBConnection root;
+
+  public DuckDbEngine(Path dataDir) {
+    this.databaseFile = Objects.requireNonNull(dataDir, "dataDir").resolve(DATABASE_FILE);
+  }
+
+  /** Opens (or creates) the database file; replays its WAL if the last run crashed. */
+  public synchronized void start() {
+    if (root != null) {
+      throw new IllegalStateException("engine already started");
+    }
+    try {
+      Files.createDirectories(databaseFile.getParent());
+    } catch (IOException e) {
+      throw new QuiverException(
+          ErrorCode.IO_ERROR, "cannot create data directory '" + databaseFile.getParent() + "': " + e.getMessage(), e);
+    }
+    Properties props = new Properties();
+    props.setProperty("jdbc_stream_results", "true");
+    try {
+      root = (DuckDBConnection) DriverManager.getConnection("jdbc:duckdb:" + databaseFile, props);
+      try (Statement s = root.createStatement()) {
+        // Arrow export of TIMESTAMPTZ carries this zone; UTC keeps results independent of the host.
+        s.execute("SET TimeZone = 'UTC'");
+      }
+    } catch (SQLException e) {
+      throw new QuiverException(
+          ErrorCode.IO_ERROR, "cannot open database '" + databaseFile + "': " + DuckDbErrors.firstLine(e), e);
+    }
+    LOG.info("opened DuckDB database {}", databaseFile);
+  }
+
+  public Path databaseFile() {
+    return databaseFile;
+  }
+
+  /** A new connection to the same database, owned (and closed) by the caller. */
+  public DuckDBConnection newConnection() {
+    DuckDBConnection r;
+    synchronized (this) {
+      r = root;
+    }
+    if (r == null) {
+      throw new QuiverException(ErrorCode.SERVER_SHUTTING_DOWN, "the database is not open");
+    }
+    try {
+      DuckDBConnection c = r.duplicate();
+      try (Statement s = c.createStatement()) {
+        s.execute("SET TimeZone = 'UTC'");
+      }
+      return c;
+    } catch (SQLException e) {
+      throw DuckDbErrors.translate(e);
+    }
+  }
+
+  /** Flushes the WAL into the database file. */
+  public void checkpoint() {
+    try (DuckDBConnection c = newConnection(); Statement s = c.createStatement()) {
+      s.execute("CHECKPOINT");
+    } catch (SQLException e) {
+      throw DuckDbErrors.translate(e);
+    }
+  }
+
+  @Override
+  public synchronized void close() {
+    if (root == null) {
+      return;
+    }
+    try {
+      root.close();
+    } catch (SQLException e) {
+      LOG.warn("closing database {} failed", databaseFile, e);
+    } finally {
+      root = null;
+    }
+  }
+}

@@ -1,0 +1,82 @@
+package io.quiver.server;
+
+import io.quiver.catalog.engine.DuckDbErrors;
+import io.quiver.proto.ErrorCode;
+import io.quiver.proto.QuiverException;
+import java.sql.SQLException;
+import org.apache.arrow.flight.CallStatus;
+import org.apache.arrow.flight.ErrorFlightMetadata;
+import org.apache.arrow.flight.FlightRuntimeException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The one place where Quiver's error catalog meets Flight's status codes. Clients see {@code
+ * [ERROR_CODE] message} and the numeric code in the {@code quiver-error-code} trailer; internal
+ * failures are logged here once, with their stack trace, and reach the client without one.
+ */
+public final class FlightErrors {
+  private static final Logger LOG = LoggerFactory.getLogger(FlightErrors.class);
+  public static final String ERROR_CODE_KEY = "quiver-error-code";
+
+  private FlightErrors() {}
+
+  public static CallStatus statusOf(ErrorCode code) {
+    switch (code) {
+      case TABLE_NOT_FOUND:
+      case INVALID_HANDLE:
+      case RESULT_EXPIRED:
+        return CallStatus.NOT_FOUND;
+      case ALREADY_EXISTS:
+        return CallStatus.ALREADY_EXISTS;
+      case NOT_SUPPORTED:
+        return CallStatus.UNIMPLEMENTED;
+      case QUERY_CANCELLED:
+        return CallStatus.CANCELLED;
+      case OUT_OF_MEMORY:
+        return CallStatus.RESOURCE_EXHAUSTED;
+      case SERVER_SHUTTING_DOWN:
+      case IO_ERROR:
+      case REMOTE_ERROR:
+        return CallStatus.UNAVAILABLE;
+      case GENERIC_INTERNAL_ERROR:
+        return CallStatus.INTERNAL;
+      default:
+        return CallStatus.INVALID_ARGUMENT;
+    }
+  }
+
+  /** Converts anything thrown while serving a call into the status the client receives. */
+  public static FlightRuntimeException toFlight(Throwable t) {
+    if (t instanceof FlightRuntimeException f) {
+      return f;
+    }
+    QuiverException q = toQuiver(t);
+    ErrorFlightMetadata md = new ErrorFlightMetadata();
+    md.insert(ERROR_CODE_KEY, String.valueOf(q.errorCode().code()));
+    return statusOf(q.errorCode())
+        .withDescription("[" + q.errorCode() + "] " + q.getMessage())
+        .withMetadata(md)
+        .toRuntimeException();
+  }
+
+  public static QuiverException toQuiver(Throwable t) {
+    if (t instanceof QuiverException q) {
+      return q;
+    }
+    if (t instanceof SQLException s) {
+      return DuckDbErrors.translate(s);
+    }
+    if (t instanceof java.util.concurrent.CompletionException && t.getCause() != null) {
+      return toQuiver(t.getCause());
+    }
+    if (t instanceof OutOfMemoryError || t instanceof org.apache.arrow.memory.OutOfMemoryException) {
+      LOG.warn("query ran out of memory", t);
+      return new QuiverException(ErrorCode.OUT_OF_MEMORY,
+          "the query needs more memory than it is allowed: " + t.getMessage(), t);
+    }
+    LOG.error("internal error", t);
+    return new QuiverException(ErrorCode.GENERIC_INTERNAL_ERROR,
+        "internal error (" + t.getClass().getSimpleName() + "); details are in the server log", t);
+  }
+}

@@ -1,0 +1,141 @@
+package io.quiver.server;
+
+import io.quiver.catalog.engine.DuckDbEngine;
+import io.quiver.server.query.QueryManager;
+import io.quiver.server.sql.PreparedStatementRegistry;
+import io.quiver.server.sql.SessionOptions;
+import java.io.IOException;
+import java.util.UUID;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import org.apache.arrow.flight.FlightServer;
+import org.apache.arrow.flight.Location;
+import org.apache.arrow.flight.ServerSessionMiddleware;
+import org.apache.arrow.memory.BufferAllocator;
+import org.apache.arrow.memory.RootAllocator;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One Quiver node: the embedded database, the query manager and the Flight server, with one root
+ * Arrow allocator for the whole process. Nothing starts in the constructor; {@link #start()} opens
+ * the database and binds the port, {@link #close()} stops everything in reverse order.
+ */
+public final class QuiverNode implements AutoCloseable {
+  private static final Logger LOG = LoggerFactory.getLogger(QuiverNode.class);
+
+  private final NodeConfig config;
+  private BufferAllocator allocator;
+  private DuckDbEngine engine;
+  private QueryManager queries;
+  private PreparedStatementRegistry prepared;
+  private QuiverFlightSqlProducer producer;
+  private FlightServer server;
+  private ScheduledExecutorService housekeeping;
+
+  public QuiverNode(NodeConfig config) {
+    this.config = config;
+  }
+
+  public static String version() {
+    String v = QuiverNode.class.getPackage().getImplementationVersion();
+    return v == null ? "0.1.0-SNAPSHOT" : v;
+  }
+
+  public synchronized QuiverNode start() throws IOException {
+    if (server != null) {
+      throw new IllegalStateException("node already started");
+    }
+    try {
+      allocator = new RootAllocator();
+      engine = new DuckDbEngine(config.dataDir());
+      engine.start();
+      queries = new QueryManager(engine, allocator, config);
+      queries.start();
+      prepared = new PreparedStatementRegistry(config.preparedStatementIdleTimeout());
+      producer = new QuiverFlightSqlProducer(engine, allocator, queries, prepared, version());
+      server = FlightServer.builder(allocator, Location.forGrpcInsecure(config.host(), config.flightPort()), producer)
+          .middleware(SessionOptions.KEY, new ServerSessionMiddleware.Factory(() -> UUID.randomUUID().toString()))
+          .build();
+      server.start();
+      housekeeping = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "quiver-housekeeping");
+        t.setDaemon(true);
+        return t;
+      });
+      housekeeping.scheduleWithFixedDelay(prepared::expireIdle, 1, 1, TimeUnit.MINUTES);
+    } catch (IOException | RuntimeException e) {
+      close();
+      throw e;
+    }
+    LOG.info("Quiver {} serving Flight SQL on grpc://{}:{} (data: {})", version(), config.host(), port(),
+        config.dataDir().toAbsolutePath());
+    return this;
+  }
+
+  /** The bound Flight port (the chosen one when configured as 0). */
+  public int port() {
+    return server.getPort();
+  }
+
+  public NodeConfig config() {
+    return config;
+  }
+
+  /** The process's root allocator: empty whenever no query is running. */
+  public BufferAllocator allocator() {
+    return allocator;
+  }
+
+  public DuckDbEngine engine() {
+    return engine;
+  }
+
+  public int activeQueries() {
+    return queries.activeQueries();
+  }
+
+  public int openPreparedStatements() {
+    return prepared.size();
+  }
+
+  @Override
+  public synchronized void close() {
+    if (housekeeping != null) {
+      housekeeping.shutdownNow();
+    }
+    if (server != null) {
+      server.shutdown();
+      try {
+        if (!server.awaitTermination(5, TimeUnit.SECONDS)) {
+          LOG.warn("Flight server did not stop within 5 s; closing it");
+        }
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+      try {
+        server.close();
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+      server = null;
+    }
+    if (producer != null) {
+      producer.close();
+    } else if (queries != null) {
+      queries.close();
+    }
+    if (engine != null) {
+      engine.close();
+    }
+    if (allocator != null) {
+      try {
+        allocator.close();
+      } catch (IllegalStateException leak) {
+        LOG.error("Arrow memory still held at shutdown: {}", leak.getMessage());
+      }
+    }
+    LOG.info("Quiver node stopped");
+  }
+}

@@ -1,0 +1,188 @@
+package io.quiver.server.cli;
+
+import io.quiver.server.NodeConfig;
+import io.quiver.server.QuiverNode;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.apache.arrow.adbc.core.AdbcConnection;
+import org.apache.arrow.adbc.core.AdbcDatabase;
+import org.apache.arrow.adbc.core.AdbcDriver;
+import org.apache.arrow.adbc.core.AdbcStatement;
+import org.apache.arrow.adbc.driver.flightsql.FlightSqlDriver;
+import org.apache.arrow.flight.FlightClient;
+import org.apache.arrow.flight.FlightStream;
+import org.apache.arrow.flight.Location;
+import org.apache.arrow.flight.Ticket;
+import org.apache.arrow.memory.BufferAllocator;
+import org.apache.arrow.memory.RootAllocator;
+import org.apache.arrow.vector.FieldVector;
+import org.apache.arrow.vector.VectorSchemaRoot;
+import org.apache.arrow.vector.ipc.ArrowReader;
+import org.duckdb.DuckDBConnection;
+import org.duckdb.DuckDBResultSet;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/**
+ * Benchmarks. {@code stream}: a (BIGINT, DOUBLE, VARCHAR) table of --rows rows is read end to end
+ * through DuckDB's in-process Arrow export (the baseline), through raw Flight DoGet and through
+ * the ADBC Flight SQL driver, each against a node started in this process on a loopback port.
+ * Prints MB/s of Arrow buffer bytes and each path's ratio to the baseline measured in the same run.
+ */
+@Command(name = "bench", mixinStandardHelpOptions = true,
+    description = {"Run a benchmark and print throughput ratios against a baseline measured in the same run.",
+        "  stream   stream a --rows row (BIGINT, DOUBLE, VARCHAR) result via in-process DuckDB Arrow",
+        "           export (baseline), raw Flight DoGet and ADBC Flight SQL"})
+final class BenchCommand implements java.util.concurrent.Callable<Integer> {
+  @Parameters(index = "0", paramLabel = "WHAT", description = "Benchmark to run: stream.")
+  String what;
+
+  @Option(names = "--rows", defaultValue = "10000000", description = "Rows in the result (default: ${DEFAULT-VALUE}).")
+  long rows;
+
+  @Option(names = "--runs", defaultValue = "3",
+      description = "Measured runs per path; the best is reported (default: ${DEFAULT-VALUE}).")
+  int runs;
+
+  @Option(names = "--data-dir", description = "Scratch directory (default: a new temporary directory).")
+  Path dataDir;
+
+  @Override
+  public Integer call() throws Exception {
+    if (!what.equals("stream")) {
+      System.err.println("quiver: unknown benchmark '" + what + "'; available: stream");
+      return 2;
+    }
+    if (rows < 1 || runs < 1) {
+      System.err.println("quiver: --rows and --runs must be positive");
+      return 2;
+    }
+    Path dir = dataDir != null ? dataDir : Files.createTempDirectory("quiver-bench");
+    NodeConfig config = NodeConfig.defaults().withFlightPort(0).withDataDir(dir);
+    try (QuiverNode node = new QuiverNode(config).start(); BufferAllocator allocator = new RootAllocator()) {
+      System.out.printf("Preparing %,d rows (BIGINT, DOUBLE, VARCHAR) in %s ...%n", rows, dir);
+      try (DuckDBConnection c = node.engine().newConnection(); Statement s = c.createStatement()) {
+        s.execute("CREATE OR REPLACE TABLE bench AS SELECT range::BIGINT AS id, range * 1.5 AS x, "
+            + "'row-' || range AS s FROM range(" + rows + ")");
+      }
+      String sql = "SELECT * FROM bench";
+      List<Result> results = new ArrayList<>();
+      results.add(best("DuckDB in-process Arrow export", () -> inProcess(node, allocator, sql)));
+      results.add(best("raw Flight DoGet (JSON ticket)", () -> rawFlight(node, allocator, sql)));
+      results.add(best("ADBC Flight SQL (Java driver)", () -> adbc(node, allocator, sql)));
+      double base = results.get(0).mbPerSecond();
+      System.out.printf("%n%-34s %12s %10s %9s %10s %8s%n", "path", "rows", "MB", "seconds", "MB/s", "ratio");
+      for (Result r : results) {
+        System.out.printf("%-34s %,12d %10.1f %9.3f %10.1f %8.2f%n", r.name(), r.rows(), r.bytes() / 1e6,
+            r.seconds(), r.mbPerSecond(), r.mbPerSecond() / base);
+      }
+      System.out.println("\nratio = MB/s of the path / MB/s of DuckDB's in-process Arrow export, same run; "
+          + "best of " + runs + " runs each (after one warm-up run).");
+      for (Result r : results) {
+        if (r.rows() != rows) {
+          System.err.printf("quiver: %s read %,d rows, expected %,d%n", r.name(), r.rows(), rows);
+          return 1;
+        }
+      }
+      return 0;
+    } finally {
+      if (dataDir == null) {
+        deleteRecursively(dir);
+      }
+    }
+  }
+
+  record Result(String name, long rows, long bytes, double seconds) {
+    double mbPerSecond() {
+      return bytes / 1e6 / seconds;
+    }
+  }
+
+  @FunctionalInterface
+  interface Run {
+    long[] rowsAndBytes() throws Exception;
+  }
+
+  private Result best(String name, Run run) throws Exception {
+    run.rowsAndBytes(); // warm-up
+    Result best = null;
+    for (int i = 0; i < runs; i++) {
+      long start = System.nanoTime();
+      long[] rb = run.rowsAndBytes();
+      Result r = new Result(name, rb[0], rb[1], (System.nanoTime() - start) / 1e9);
+      if (best == null || r.seconds() < best.seconds()) {
+        best = r;
+      }
+    }
+    System.out.printf("  %-34s best %.3f s%n", name, best.seconds());
+    return best;
+  }
+
+  private static long[] inProcess(QuiverNode node, BufferAllocator allocator, String sql) throws Exception {
+    try (DuckDBConnection c = node.engine().newConnection(); Statement s = c.createStatement();
+        DuckDBResultSet rs = (DuckDBResultSet) s.executeQuery(sql);
+        ArrowReader reader = (ArrowReader) rs.arrowExportStream(allocator, node.config().batchRows())) {
+      return drain(reader);
+    }
+  }
+
+  private static long[] rawFlight(QuiverNode node, BufferAllocator allocator, String sql) throws Exception {
+    try (FlightClient client = FlightClient.builder(allocator, Location.forGrpcInsecure("127.0.0.1", node.port()))
+        .build()) {
+      String ticket = "{\"query\": \"" + sql.replace("\"", "\\\"") + "\"}";
+      try (FlightStream stream = client.getStream(new Ticket(ticket.getBytes(StandardCharsets.UTF_8)))) {
+        long n = 0;
+        long bytes = 0;
+        while (stream.next()) {
+          n += stream.getRoot().getRowCount();
+          bytes += bytes(stream.getRoot());
+        }
+        return new long[] {n, bytes};
+      }
+    }
+  }
+
+  private static long[] adbc(QuiverNode node, BufferAllocator allocator, String sql) throws Exception {
+    Map<String, Object> params = new HashMap<>();
+    AdbcDriver.PARAM_URI.set(params, "grpc+tcp://127.0.0.1:" + node.port());
+    try (AdbcDatabase db = new FlightSqlDriver(allocator).open(params); AdbcConnection conn = db.connect();
+        AdbcStatement stmt = conn.createStatement()) {
+      stmt.setSqlQuery(sql);
+      try (AdbcStatement.QueryResult result = stmt.executeQuery()) {
+        return drain(result.getReader());
+      }
+    }
+  }
+
+  private static long[] drain(ArrowReader reader) throws Exception {
+    long n = 0;
+    long bytes = 0;
+    while (reader.loadNextBatch()) {
+      VectorSchemaRoot root = reader.getVectorSchemaRoot();
+      n += root.getRowCount();
+      bytes += bytes(root);
+    }
+    return new long[] {n, bytes};
+  }
+
+  private static long bytes(VectorSchemaRoot root) {
+    long b = 0;
+    for (FieldVector v : root.getFieldVectors()) {
+      b += v.getBufferSize();
+    }
+    return b;
+  }
+
+  private static void deleteRecursively(Path dir) throws java.io.IOException {
+    try (var paths = Files.walk(dir)) {
+      paths.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+    }
+  }
+}

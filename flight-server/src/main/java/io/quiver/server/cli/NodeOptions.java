@@ -1,0 +1,62 @@
+package io.quiver.server.cli;
+
+import io.quiver.server.NodeConfig;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import picocli.CommandLine.Option;
+
+/** The options that configure a node; shared by {@code start} and {@code node}. */
+final class NodeOptions {
+  @Option(names = "--host", defaultValue = NodeConfig.DEFAULT_HOST,
+      description = "Address the Flight SQL server binds to (default: ${DEFAULT-VALUE}).")
+  String host;
+
+  @Option(names = "--flight-port", defaultValue = "" + NodeConfig.DEFAULT_FLIGHT_PORT,
+      description = "Flight SQL port; 0 picks a free one (default: ${DEFAULT-VALUE}).")
+  int flightPort;
+
+  @Option(names = "--data-dir", defaultValue = "data",
+      description = "Directory for the DuckDB database, pid file and logs (default: ${DEFAULT-VALUE}).")
+  Path dataDir;
+
+  @Option(names = "--result-ttl", defaultValue = "5m",
+      description = "How long an executed query's result waits to be fetched before it is cancelled"
+          + " (e.g. 30s, 5m; default: ${DEFAULT-VALUE}).")
+  String resultTtl;
+
+  @Option(names = "--prepared-idle-timeout", defaultValue = "1h",
+      description = "Prepared statements unused this long are closed (default: ${DEFAULT-VALUE}).")
+  String preparedIdleTimeout;
+
+  @Option(names = "--batch-rows", defaultValue = "" + NodeConfig.DEFAULT_BATCH_ROWS,
+      description = "Rows per Arrow record batch sent to clients (default: ${DEFAULT-VALUE}).")
+  int batchRows;
+
+  @Option(names = "--query-threads", defaultValue = "" + NodeConfig.DEFAULT_QUERY_THREADS,
+      description = "Threads executing statements (default: ${DEFAULT-VALUE}).")
+  int queryThreads;
+
+  @Option(names = "--query-memory", defaultValue = "" + NodeConfig.DEFAULT_QUERY_MEMORY,
+      description = "Bytes of Arrow memory one query may hold (default: ${DEFAULT-VALUE}).")
+  long queryMemory;
+
+  NodeConfig toConfig() {
+    return new NodeConfig(host, flightPort, dataDir, NodeConfig.parseDuration(resultTtl, "result-ttl"),
+        NodeConfig.parseDuration(preparedIdleTimeout, "prepared-idle-timeout"), batchRows, queryThreads, queryMemory);
+  }
+
+  /** The same options as command-line arguments, for launching a node process. */
+  List<String> toArgs() {
+    List<String> a = new ArrayList<>();
+    a.add("--host=" + host);
+    a.add("--flight-port=" + flightPort);
+    a.add("--data-dir=" + dataDir.toAbsolutePath());
+    a.add("--result-ttl=" + resultTtl);
+    a.add("--prepared-idle-timeout=" + preparedIdleTimeout);
+    a.add("--batch-rows=" + batchRows);
+    a.add("--query-threads=" + queryThreads);
+    a.add("--query-memory=" + queryMemory);
+    return a;
+  }
+}

@@ -1,0 +1,184 @@
+package io.quiver.server.query;
+
+import io.quiver.admission.QueryStateMachine;
+import io.quiver.catalog.engine.DuckDbEngine;
+import io.quiver.proto.ErrorCode;
+import io.quiver.proto.QueryId;
+import io.quiver.proto.QuiverException;
+import io.quiver.server.NodeConfig;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.apache.arrow.memory.BufferAllocator;
+import org.duckdb.DuckDBConnection;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Owns every statement running on this node: the query threads, the handles clients fetch results
+ * with, and the result TTL. A result that is not fetched within the TTL is cancelled and its
+ * memory freed; fetching it later says so.
+ */
+public final class QueryManager implements AutoCloseable {
+  private static final Logger LOG = LoggerFactory.getLogger(QueryManager.class);
+  private static final int QUEUE_CAPACITY = 1024;
+  private static final int REMEMBERED_ENDINGS = 1024;
+
+  private final DuckDbEngine engine;
+  private final BufferAllocator root;
+  private final NodeConfig config;
+  private final Map<String, QueryExecution> executions = new ConcurrentHashMap<>();
+  private final Map<String, Long> unclaimedSince = new ConcurrentHashMap<>();
+  private final Map<String, String> endings = new LinkedHashMap<>() {
+    private static final long serialVersionUID = 1L;
+
+    @Override
+    protected boolean removeEldestEntry(Map.Entry<String, String> eldest) {
+      return size() > REMEMBERED_ENDINGS;
+    }
+  };
+  private ThreadPoolExecutor queryPool;
+  private ScheduledExecutorService maintenance;
+  private AllocatorReaper reaper;
+
+  public QueryManager(DuckDbEngine engine, BufferAllocator root, NodeConfig config) {
+    this.engine = engine;
+    this.root = root;
+    this.config = config;
+  }
+
+  public void start() {
+    AtomicInteger n = new AtomicInteger();
+    queryPool = new ThreadPoolExecutor(config.queryThreads(), config.queryThreads(), 60, TimeUnit.SECONDS,
+        new LinkedBlockingQueue<>(QUEUE_CAPACITY), r -> {
+          Thread t = new Thread(r, "quiver-query-" + n.incrementAndGet());
+          t.setDaemon(true);
+          return t;
+        });
+    queryPool.allowCoreThreadTimeOut(true);
+    maintenance = Executors.newSingleThreadScheduledExecutor(r -> {
+      Thread t = new Thread(r, "quiver-query-maintenance");
+      t.setDaemon(true);
+      return t;
+    });
+    reaper = new AllocatorReaper(maintenance);
+    long sweepMillis = Math.max(100, Math.min(5_000, config.resultTtl().toMillis() / 4));
+    maintenance.scheduleWithFixedDelay(this::expireUnclaimed, sweepMillis, sweepMillis, TimeUnit.MILLISECONDS);
+  }
+
+  /**
+   * Prepares {@code sql} and starts it on a query thread. The returned execution's handle fetches
+   * the result once, within the result TTL.
+   */
+  public QueryExecution submit(String sql, SessionContext session, List<List<Object>> parameterRows) {
+    String handle = UUID.randomUUID().toString();
+    QueryStateMachine state = new QueryStateMachine(QueryId.random(), session.user(), session.priority());
+    BufferAllocator allocator = root.newChildAllocator(state.queryId().value(), 0, config.queryMemoryBytes());
+    DuckDBConnection conn;
+    try {
+      conn = engine.newConnection();
+    } catch (RuntimeException e) {
+      allocator.close();
+      throw e;
+    }
+    QueryExecution exec = QueryExecution.prepare(handle, state, sql, session, conn, allocator, parameterRows,
+        config.batchRows(), reaper);
+    executions.put(handle, exec);
+    unclaimedSince.put(handle, System.nanoTime());
+    state.onTerminal(s -> {
+      executions.remove(handle);
+      unclaimedSince.remove(handle);
+      QuiverException f = state.failure();
+      synchronized (endings) {
+        endings.put(handle, f == null ? "it was already read" : f.getMessage());
+      }
+    });
+    LOG.debug("query {} [{}] submitted by {}: {}", state.queryId(), state.priority().sqlName(), state.user(), sql);
+    try {
+      queryPool.execute(exec::run);
+    } catch (RejectedExecutionException e) {
+      QuiverException busy = new QuiverException(ErrorCode.SERVER_SHUTTING_DOWN,
+          "the node cannot accept more statements right now (" + QUEUE_CAPACITY + " waiting); try again later");
+      state.fail(busy);
+      throw busy;
+    }
+    return exec;
+  }
+
+  /** Hands the result of {@code handle} to its one reader. */
+  public QueryExecution claim(String handle) {
+    QueryExecution exec = executions.get(handle);
+    if (exec == null || unclaimedSince.remove(handle) == null) {
+      throw gone(handle);
+    }
+    return exec;
+  }
+
+  /** The execution behind a handle, if it is still queued, running or unread. */
+  public Optional<QueryExecution> find(String handle) {
+    return Optional.ofNullable(executions.get(handle));
+  }
+
+  public int activeQueries() {
+    return executions.size();
+  }
+
+  private QuiverException gone(String handle) {
+    String why;
+    synchronized (endings) {
+      why = endings.get(handle);
+    }
+    if (why == null) {
+      return QuiverException.user(ErrorCode.INVALID_HANDLE, "no result with handle '%s' exists on this node", handle);
+    }
+    return QuiverException.user(ErrorCode.RESULT_EXPIRED, "the result with handle '%s' is no longer available: %s",
+        handle, why);
+  }
+
+  private void expireUnclaimed() {
+    long now = System.nanoTime();
+    long ttl = config.resultTtl().toNanos();
+    for (Map.Entry<String, Long> e : new ArrayList<>(unclaimedSince.entrySet())) {
+      if (now - e.getValue() > ttl && unclaimedSince.remove(e.getKey(), e.getValue())) {
+        QueryExecution exec = executions.get(e.getKey());
+        if (exec != null) {
+          exec.cancel("its result was not fetched within the result TTL of " + format(config.resultTtl()));
+        }
+      }
+    }
+  }
+
+  private static String format(Duration d) {
+    return d.toMillis() % 1000 == 0 ? d.toSeconds() + " s" : d.toMillis() + " ms";
+  }
+
+  @Override
+  public void close() {
+    for (QueryExecution exec : new ArrayList<>(executions.values())) {
+      exec.cancel("the node is shutting down");
+    }
+    if (queryPool != null) {
+      queryPool.shutdownNow();
+    }
+    if (maintenance != null) {
+      maintenance.shutdown();
+      try {
+        maintenance.awaitTermination(5, TimeUnit.SECONDS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    }
+  }
+}
