@@ -51,12 +51,29 @@ public final class DuckDbEngine implements AutoCloseable {
       try (Statement s = root.createStatement()) {
         // Arrow export of TIMESTAMPTZ carries this zone; UTC keeps results independent of the host.
         s.execute("SET TimeZone = 'UTC'");
+        addStandardTypeAliases(s);
       }
     } catch (SQLException e) {
       throw new QuiverException(
           ErrorCode.IO_ERROR, "cannot open database '" + databaseFile + "': " + DuckDbErrors.firstLine(e), e);
     }
     LOG.info("opened DuckDB database {}", databaseFile);
+  }
+
+  /**
+   * Standard SQL type names DuckDB lacks but clients generate: ADBC Java's Flight SQL driver writes
+   * {@code CLOB} for text columns in the CREATE TABLE of its bulk ingest. They are created once, as
+   * aliases in the default schema.
+   */
+  private static void addStandardTypeAliases(Statement s) throws SQLException {
+    try (java.sql.ResultSet rs = s.executeQuery(
+        "SELECT count(*) FROM duckdb_types() WHERE type_name = 'CLOB' AND schema_name = current_schema()")) {
+      rs.next();
+      if (rs.getLong(1) > 0) {
+        return;
+      }
+    }
+    s.execute("CREATE TYPE CLOB AS VARCHAR");
   }
 
   public Path databaseFile() {
