@@ -98,6 +98,7 @@ public final class QuiverFlightSqlProducer implements FlightSqlProducer, AutoClo
   static final String ACTION_QUERY = "query";
   private static final byte[] ACTION_OK = "{\"status\":\"ok\"}".getBytes(StandardCharsets.UTF_8);
   private static final long WAIT_POLL_MILLIS = 50;
+  private static final String UPDATE_COUNT_HANDLE_PREFIX = "count:";
 
   private final DuckDbEngine engine;
   private final BufferAllocator allocator;
@@ -148,18 +149,40 @@ public final class QuiverFlightSqlProducer implements FlightSqlProducer, AutoClo
     if (exec.kind() != QueryExecution.Kind.ROWS) {
       await(exec, clientGone);
     }
-    if (exec.kind() == QueryExecution.Kind.NOTHING) {
-      exec.state().finish();
-      return new FlightInfo(exec.schema(), descriptor, List.of(), -1, -1);
+    String handle = exec.handle();
+    switch (exec.kind()) {
+      case NOTHING -> {
+        exec.state().finish();
+        return new FlightInfo(exec.schema(), descriptor, List.of(), -1, -1);
+      }
+      case UPDATE_COUNT -> {
+        // done already: the ticket carries the count, so nothing waits on the node for a DoGet
+        handle = UPDATE_COUNT_HANDLE_PREFIX + exec.updateCount();
+        exec.state().finish();
+      }
+      case ROWS -> { }
     }
     Ticket ticket = new Ticket(Any.pack(TicketStatementQuery.newBuilder()
-        .setStatementHandle(ByteString.copyFromUtf8(exec.handle())).build()).toByteArray());
+        .setStatementHandle(ByteString.copyFromUtf8(handle)).build()).toByteArray());
     return new FlightInfo(exec.schema(), descriptor, List.of(new FlightEndpoint(ticket)), -1, -1);
   }
 
   @Override
   public void getStreamStatement(TicketStatementQuery ticket, CallContext context, ServerStreamListener listener) {
-    stream(listener, () -> ResultStreamer.stream(queries.claim(ticket.getStatementHandle().toStringUtf8()), listener));
+    String handle = ticket.getStatementHandle().toStringUtf8();
+    if (handle.startsWith(UPDATE_COUNT_HANDLE_PREFIX)) {
+      stream(listener, () -> ResultStreamer.streamUpdateCount(parseCount(handle), allocator, listener));
+      return;
+    }
+    stream(listener, () -> ResultStreamer.stream(queries.claim(handle), listener));
+  }
+
+  private static long parseCount(String handle) {
+    try {
+      return Long.parseLong(handle.substring(UPDATE_COUNT_HANDLE_PREFIX.length()));
+    } catch (NumberFormatException e) {
+      throw QuiverException.user(ErrorCode.INVALID_HANDLE, "'%s' is not a valid result handle", handle);
+    }
   }
 
   @Override

@@ -42,7 +42,7 @@ public final class ResultStreamer {
       awaitExecution(exec, listener);
       switch (exec.kind()) {
         case ROWS -> streamRows(exec, listener);
-        case UPDATE_COUNT -> streamUpdateCount(exec, listener);
+        case UPDATE_COUNT -> streamUpdateCount(exec.updateCount(), exec.allocator(), listener);
         case NOTHING -> {
           try (VectorSchemaRoot empty = VectorSchemaRoot.create(new Schema(List.of()), exec.allocator())) {
             listener.start(empty);
@@ -111,11 +111,12 @@ public final class ResultStreamer {
     }
   }
 
-  private static void streamUpdateCount(QueryExecution exec, ServerStreamListener listener) {
-    try (VectorSchemaRoot root = VectorSchemaRoot.create(QueryExecution.UPDATE_COUNT_SCHEMA, exec.allocator())) {
+  /** Sends a finished update's row count as a one-row {@code Count} result. */
+  public static void streamUpdateCount(long updateCount, BufferAllocator allocator, ServerStreamListener listener) {
+    try (VectorSchemaRoot root = VectorSchemaRoot.create(QueryExecution.UPDATE_COUNT_SCHEMA, allocator)) {
       BigIntVector count = (BigIntVector) root.getVector(0);
       count.allocateNew(1);
-      count.set(0, exec.updateCount());
+      count.set(0, updateCount);
       root.setRowCount(1);
       listener.start(root);
       listener.putNext();
