@@ -20,6 +20,8 @@ final class NodeCommand implements java.util.concurrent.Callable<Integer> {
     CountDownLatch stopped = new CountDownLatch(1);
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       node.close();
+      System.out.println("Quiver node stopped: database closed cleanly");
+      System.out.flush();
       stopped.countDown();
     }, "quiver-shutdown"));
     System.out.println("Quiver node ready: Flight SQL on grpc://" + config.host() + ":" + node.port());
