@@ -60,6 +60,10 @@ class DurabilityTest {
     }
     try (NodeProcess node = NodeProcess.start(dataDir)) {
       assertEquals(List.of(2001L, 1L, 2000L), counts(node));
+      // a second node on the same data directory is refused, with the reason
+      Exception second = org.junit.jupiter.api.Assertions.assertThrows(Exception.class,
+          () -> NodeProcess.start(dataDir).close());
+      assertTrue(second.getMessage().contains("lock"), second.getMessage());
     }
   }
 
