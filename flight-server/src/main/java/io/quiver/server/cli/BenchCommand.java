@@ -54,6 +54,10 @@ final class BenchCommand implements java.util.concurrent.Callable<Integer> {
   @Option(names = "--data-dir", description = "Scratch directory (default: a new temporary directory).")
   Path dataDir;
 
+  @Option(names = "--batch-rows", defaultValue = "" + NodeConfig.DEFAULT_BATCH_ROWS,
+      description = "Rows per Arrow batch the node sends (default: ${DEFAULT-VALUE}).")
+  int batchRows;
+
   @Override
   public Integer call() throws Exception {
     if (!what.equals("stream")) {
@@ -65,7 +69,9 @@ final class BenchCommand implements java.util.concurrent.Callable<Integer> {
       return 2;
     }
     Path dir = dataDir != null ? dataDir : Files.createTempDirectory("quiver-bench");
-    NodeConfig config = NodeConfig.defaults().withFlightPort(0).withDataDir(dir);
+    NodeConfig d = NodeConfig.defaults();
+    NodeConfig config = new NodeConfig(d.host(), 0, dir, d.resultTtl(), d.preparedStatementIdleTimeout(), batchRows,
+        d.queryThreads(), d.queryMemoryBytes());
     try (QuiverNode node = new QuiverNode(config).start(); BufferAllocator allocator = new RootAllocator()) {
       System.out.printf("Preparing %,d rows (BIGINT, DOUBLE, VARCHAR) in %s ...%n", rows, dir);
       try (DuckDBConnection c = node.engine().newConnection(); Statement s = c.createStatement()) {
