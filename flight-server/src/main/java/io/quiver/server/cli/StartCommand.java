@@ -84,11 +84,11 @@ final class StartCommand implements java.util.concurrent.Callable<Integer> {
     return 0;
   }
 
+  /** The node gets this JVM's own flags: --add-opens and whatever QUIVER_JAVA_OPTS added. */
   static List<String> jvmOptions() {
-    List<String> o = new ArrayList<>();
-    o.add("--add-opens=java.base/java.nio=ALL-UNNAMED");
-    if (Runtime.version().feature() >= 22) {
-      o.add("--enable-native-access=ALL-UNNAMED");
+    List<String> o = new ArrayList<>(java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments());
+    if (o.stream().noneMatch(a -> a.startsWith("--add-opens=java.base/java.nio"))) {
+      o.add("--add-opens=java.base/java.nio=ALL-UNNAMED");
     }
     return o;
   }
