@@ -1,10 +1,19 @@
 package io.quiver.server;
 
+import io.quiver.catalog.cluster.ClusterConfig;
+import io.quiver.catalog.cluster.NodeFacts;
 import io.quiver.catalog.engine.DuckDbEngine;
+import io.quiver.server.cluster.ClusterService;
+import io.quiver.server.cluster.NodeIdentity;
+import io.quiver.server.cluster.TrexFunctions;
 import io.quiver.server.query.QueryManager;
 import io.quiver.server.sql.PreparedStatementRegistry;
 import io.quiver.server.sql.SessionOptions;
 import java.io.IOException;
+import java.util.EnumSet;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -26,7 +35,9 @@ public final class QuiverNode implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(QuiverNode.class);
 
   private final NodeConfig config;
+  private final ClusterOptions clusterOptions;
   private BufferAllocator allocator;
+  private ClusterService cluster;
   private DuckDbEngine engine;
   private QueryManager queries;
   private PreparedStatementRegistry prepared;
@@ -34,8 +45,20 @@ public final class QuiverNode implements AutoCloseable {
   private FlightServer server;
   private ScheduledExecutorService housekeeping;
 
+  /** How a node takes part in a cluster: its name, roles, and the cluster to join at start (if any). */
+  public record ClusterOptions(String nodeName, Set<NodeIdentity.Role> roles, ClusterConfig joinAtStart) {
+    public static ClusterOptions standalone() {
+      return new ClusterOptions(null, EnumSet.allOf(NodeIdentity.Role.class), null);
+    }
+  }
+
   public QuiverNode(NodeConfig config) {
+    this(config, ClusterOptions.standalone());
+  }
+
+  public QuiverNode(NodeConfig config, ClusterOptions clusterOptions) {
     this.config = config;
+    this.clusterOptions = clusterOptions;
   }
 
   public static String version() {
@@ -59,6 +82,15 @@ public final class QuiverNode implements AutoCloseable {
           .middleware(SessionOptions.KEY, new ServerSessionMiddleware.Factory(() -> UUID.randomUUID().toString()))
           .build();
       server.start();
+      long flightStarted = System.currentTimeMillis();
+      NodeIdentity identity = NodeIdentity.load(config.dataDir(), clusterOptions.nodeName(), clusterOptions.roles());
+      cluster = new ClusterService(identity, engine, queries::activeQueries,
+          new NodeFacts.ServiceFact("flight", config.host(), port(), "running", flightStarted, "{}"));
+      new TrexFunctions(cluster, new TrexFunctions.NodeInfo(version(), config.host(), port(), flightStarted,
+          this::settings)).register(engine);
+      if (clusterOptions.joinAtStart() != null) {
+        cluster.start(clusterOptions.joinAtStart());
+      }
       housekeeping = Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "quiver-housekeeping");
         t.setDaemon(true);
@@ -100,8 +132,27 @@ public final class QuiverNode implements AutoCloseable {
     return prepared.size();
   }
 
+  private Map<String, String> settings() {
+    Map<String, String> m = new LinkedHashMap<>();
+    m.put("data_dir", config.dataDir().toAbsolutePath().toString());
+    m.put("result_ttl", config.resultTtl().toString());
+    m.put("prepared_idle_timeout", config.preparedStatementIdleTimeout().toString());
+    m.put("batch_rows", Integer.toString(config.batchRows()));
+    m.put("query_threads", Integer.toString(config.queryThreads()));
+    m.put("query_memory", Long.toString(config.queryMemoryBytes()));
+    return m;
+  }
+
+  /** This node's cluster membership and registry. */
+  public ClusterService cluster() {
+    return cluster;
+  }
+
   @Override
   public synchronized void close() {
+    if (cluster != null) {
+      cluster.close();
+    }
     if (housekeeping != null) {
       housekeeping.shutdownNow();
     }

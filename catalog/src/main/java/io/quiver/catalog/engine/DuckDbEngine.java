@@ -100,6 +100,24 @@ public final class DuckDbEngine implements AutoCloseable {
     }
   }
 
+  /** Work that must run on the database's own connection (registering SQL functions). */
+  @FunctionalInterface
+  public interface RootWork {
+    void run(DuckDBConnection root) throws SQLException;
+  }
+
+  /** Runs {@code work} with the root connection; functions registered there are seen by every connection. */
+  public synchronized void withRootConnection(RootWork work) {
+    if (root == null) {
+      throw new QuiverException(ErrorCode.SERVER_SHUTTING_DOWN, "the database is not open");
+    }
+    try {
+      work.run(root);
+    } catch (SQLException e) {
+      throw DuckDbErrors.translate(e);
+    }
+  }
+
   /** Flushes the WAL into the database file. */
   public void checkpoint() {
     try (DuckDBConnection c = newConnection(); Statement s = c.createStatement()) {

@@ -16,6 +16,12 @@ public final class DuckDbErrors {
 
   public static QuiverException translate(SQLException e) {
     String message = clean(e.getMessage());
+    if (message.contains("Invalid result set")) {
+      QuiverException fromFunction = FunctionFailures.takeRecent();
+      if (fromFunction != null) {
+        return new QuiverException(fromFunction.errorCode(), fromFunction.getMessage(), e);
+      }
+    }
     return new QuiverException(classify(message), message, e);
   }
 

@@ -16,7 +16,7 @@ final class NodeCommand implements java.util.concurrent.Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     NodeConfig config = options.toConfig();
-    QuiverNode node = new QuiverNode(config).start();
+    QuiverNode node = new QuiverNode(config, options.toClusterOptions()).start();
     CountDownLatch stopped = new CountDownLatch(1);
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       node.close();

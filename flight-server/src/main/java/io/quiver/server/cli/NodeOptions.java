@@ -1,6 +1,9 @@
 package io.quiver.server.cli;
 
+import io.quiver.catalog.cluster.ClusterConfig;
 import io.quiver.server.NodeConfig;
+import io.quiver.server.QuiverNode;
+import io.quiver.server.cluster.NodeIdentity;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -41,6 +44,37 @@ final class NodeOptions {
       description = "Bytes of Arrow memory one query may hold (default: ${DEFAULT-VALUE}).")
   long queryMemory;
 
+  @Option(names = "--node-name", description = "Display name in the cluster (default: the node id kept in the data dir).")
+  String nodeName;
+
+  @Option(names = "--roles", defaultValue = "coordinator,data",
+      description = "Comma-separated roles: coordinator, data (default: ${DEFAULT-VALUE}).")
+  String roles;
+
+  @Option(names = "--cluster-id",
+      description = "Join this cluster at start (nodes with another id never see each other). Without it (and"
+          + " without --seeds) the node runs alone until trex_db_start().")
+  String clusterId;
+
+  @Option(names = "--gossip-host", description = "Address gossip binds to (default: the --host address).")
+  String gossipHost;
+
+  @Option(names = "--gossip-port", defaultValue = "" + ClusterConfig.DEFAULT_GOSSIP_PORT,
+      description = "Gossip (JGroups TCP) port; failure detection also uses this port + 100 (default: ${DEFAULT-VALUE}).")
+  int gossipPort;
+
+  @Option(names = "--seeds", description = "Comma-separated host:gossip-port of other members to contact first.")
+  String seeds;
+
+  QuiverNode.ClusterOptions toClusterOptions() {
+    ClusterConfig join = null;
+    if (clusterId != null || (seeds != null && !seeds.isBlank())) {
+      join = new ClusterConfig(clusterId == null ? "quiver" : clusterId, gossipHost == null ? host : gossipHost,
+          gossipPort, ClusterConfig.parseSeeds(seeds), ClusterConfig.DEFAULT_SUSPECT_AFTER);
+    }
+    return new QuiverNode.ClusterOptions(nodeName, NodeIdentity.Role.parse(roles), join);
+  }
+
   NodeConfig toConfig() {
     return new NodeConfig(host, flightPort, dataDir, NodeConfig.parseDuration(resultTtl, "result-ttl"),
         NodeConfig.parseDuration(preparedIdleTimeout, "prepared-idle-timeout"), batchRows, queryThreads, queryMemory);
@@ -57,6 +91,20 @@ final class NodeOptions {
     a.add("--batch-rows=" + batchRows);
     a.add("--query-threads=" + queryThreads);
     a.add("--query-memory=" + queryMemory);
+    if (nodeName != null) {
+      a.add("--node-name=" + nodeName);
+    }
+    a.add("--roles=" + roles);
+    if (clusterId != null) {
+      a.add("--cluster-id=" + clusterId);
+    }
+    if (gossipHost != null) {
+      a.add("--gossip-host=" + gossipHost);
+    }
+    a.add("--gossip-port=" + gossipPort);
+    if (seeds != null) {
+      a.add("--seeds=" + seeds);
+    }
     return a;
   }
 }

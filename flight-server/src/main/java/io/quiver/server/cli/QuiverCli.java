@@ -7,13 +7,15 @@ import picocli.CommandLine.Command;
 /** {@code ./quiver}: every subcommand a user runs. */
 @Command(name = "quiver", mixinStandardHelpOptions = true, versionProvider = QuiverCli.Version.class,
     description = "Quiver: a distributed Arrow Flight SQL query service.%n",
-    subcommands = {StartCommand.class, StopCommand.class, NodeCommand.class, SqlCommand.class, BenchCommand.class,
+    subcommands = {StartCommand.class, StopCommand.class, NodeCommand.class, ClusterCommand.class, SqlCommand.class,
+        BenchCommand.class,
         CommandLine.HelpCommand.class},
     footer = {"", "Examples:",
         "  ./quiver start                      start a node in the background on 127.0.0.1:31337",
         "  ./quiver sql \"SELECT 42\"             run one statement",
         "  ./quiver sql                        interactive prompt",
         "  ./quiver stop                       stop the node started by 'start'",
+        "  ./quiver cluster start --nodes 3    a local 3-node cluster (Flight SQL of node-0 on 31337)",
         "  ./quiver bench stream               streaming throughput benchmark"})
 public final class QuiverCli implements Runnable {
   @CommandLine.Spec

@@ -77,6 +77,17 @@ final class SqlCommand implements java.util.concurrent.Callable<Integer> {
     }
   }
 
+  /** The single BIGINT of a {@code SELECT count(*) ...}. */
+  static long count(FlightSqlClient sql, String query) throws Exception {
+    FlightInfo info = sql.execute(query);
+    try (FlightStream stream = sql.getStream(info.getEndpoints().get(0).getTicket())) {
+      if (!stream.next() || stream.getRoot().getRowCount() != 1) {
+        throw new IllegalStateException("expected one row from " + query);
+      }
+      return ((Number) stream.getRoot().getVector(0).getObject(0)).longValue();
+    }
+  }
+
   /** Runs one statement and prints its result; returns false (after printing why) on error. */
   boolean run(FlightSqlClient sql, String text, PrintStream out) {
     long start = System.nanoTime();

@@ -34,6 +34,7 @@ final class StartCommand implements java.util.concurrent.Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     options.toConfig(); // validate before launching anything
+    options.toClusterOptions();
     Path dataDir = options.dataDir.toAbsolutePath();
     Files.createDirectories(dataDir);
     Path pidFile = dataDir.resolve(PID_FILE);
@@ -43,6 +44,22 @@ final class StartCommand implements java.util.concurrent.Callable<Integer> {
           + "); stop it with './quiver stop --data-dir " + options.dataDir + "'");
       return 1;
     }
+    Process p = launch(options, dataDir);
+    String connectHost = connectHost(options.host);
+    if (!awaitReady(p, connectHost, options.flightPort, waitSeconds, dataDir)) {
+      return 1;
+    }
+    System.out.printf("Quiver started (pid %d), Flight SQL on %s:%d, data in %s%n", p.pid(), options.host,
+        options.flightPort, dataDir);
+    System.out.printf("  JDBC URL:  jdbc:arrow-flight-sql://%s:%d/?useEncryption=false%n", connectHost,
+        options.flightPort);
+    System.out.printf("  Try:       ./quiver sql \"SELECT 42 AS answer\"%n");
+    System.out.printf("  Logs:      %s%n  Stop:      ./quiver stop%n", dataDir.resolve(LOG_FILE));
+    return 0;
+  }
+
+  /** Launches {@code quiver node} with these options as a detached process; records its pid. */
+  static Process launch(NodeOptions options, Path dataDir) throws IOException {
     Path log = dataDir.resolve(LOG_FILE);
     List<String> cmd = new ArrayList<>();
     if (Files.isExecutable(Path.of("/usr/bin/setsid"))) {
@@ -59,29 +76,34 @@ final class StartCommand implements java.util.concurrent.Callable<Integer> {
         .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()))
         .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
         .start();
-    Files.writeString(pidFile, Long.toString(p.pid()));
+    Files.writeString(dataDir.resolve(PID_FILE), Long.toString(p.pid()));
+    return p;
+  }
+
+  /** Waits until the node accepts connections; on failure says why (with the log's last lines). */
+  static boolean awaitReady(Process p, String host, int port, int waitSeconds, Path dataDir)
+      throws IOException, InterruptedException {
+    Path log = dataDir.resolve(LOG_FILE);
     long deadline = System.nanoTime() + waitSeconds * 1_000_000_000L;
-    String connectHost = options.host.equals("0.0.0.0") ? "127.0.0.1" : options.host;
-    while (!accepts(connectHost, options.flightPort)) {
+    while (!accepts(host, port)) {
       if (!p.isAlive()) {
-        Files.deleteIfExists(pidFile);
-        System.err.println("quiver: the node exited during start-up (exit code " + p.exitValue() + "). Last log lines:");
+        Files.deleteIfExists(dataDir.resolve(PID_FILE));
+        System.err.println("quiver: the node in " + dataDir + " exited during start-up (exit code " + p.exitValue()
+            + "). Last log lines:");
         tail(log, 20).forEach(System.err::println);
-        return 1;
+        return false;
       }
       if (System.nanoTime() > deadline) {
         System.err.println("quiver: the node did not accept connections within " + waitSeconds + " s; see " + log);
-        return 1;
+        return false;
       }
       Thread.sleep(200);
     }
-    System.out.printf("Quiver started (pid %d), Flight SQL on %s:%d, data in %s%n", p.pid(), options.host,
-        options.flightPort, dataDir);
-    System.out.printf("  JDBC URL:  jdbc:arrow-flight-sql://%s:%d/?useEncryption=false%n", connectHost,
-        options.flightPort);
-    System.out.printf("  Try:       ./quiver sql \"SELECT 42 AS answer\"%n");
-    System.out.printf("  Logs:      %s%n  Stop:      ./quiver stop%n", log);
-    return 0;
+    return true;
+  }
+
+  static String connectHost(String bindHost) {
+    return bindHost.equals("0.0.0.0") ? "127.0.0.1" : bindHost;
   }
 
   /** The node gets this JVM's own flags: --add-opens and whatever QUIVER_JAVA_OPTS added. */

@@ -21,12 +21,18 @@ final class StopCommand implements java.util.concurrent.Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
+    stopNode(dataDir, timeoutSeconds);
+    return 0;
+  }
+
+  /** Stops the node of a data directory; returns whether one was running. */
+  static boolean stopNode(Path dataDir, int timeoutSeconds) throws Exception {
     Path pidFile = dataDir.toAbsolutePath().resolve(StartCommand.PID_FILE);
     Optional<ProcessHandle> node = runningNode(pidFile);
     if (node.isEmpty()) {
       Files.deleteIfExists(pidFile);
       System.out.println("No Quiver node is running for data dir " + dataDir.toAbsolutePath());
-      return 0;
+      return false;
     }
     ProcessHandle p = node.get();
     p.destroy();
@@ -39,7 +45,7 @@ final class StopCommand implements java.util.concurrent.Callable<Integer> {
     }
     Files.deleteIfExists(pidFile);
     System.out.println("Quiver stopped (pid " + p.pid() + ")");
-    return 0;
+    return true;
   }
 
   /** The live node process recorded in the pid file, if any. */

@@ -35,17 +35,21 @@ public final class QueryManager implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(QueryManager.class);
   private static final int QUEUE_CAPACITY = 1024;
   private static final int REMEMBERED_ENDINGS = 1024;
+  private static final String TTL_REASON = "its result was not fetched within the result TTL";
 
   private final DuckDbEngine engine;
   private final BufferAllocator root;
   private final NodeConfig config;
   private final Map<String, QueryExecution> executions = new ConcurrentHashMap<>();
   private final Map<String, Long> unclaimedSince = new ConcurrentHashMap<>();
-  private final Map<String, String> endings = new LinkedHashMap<>() {
+  /** How an execution ended before its result was fetched. */
+  private record Ending(boolean expired, String reason, QuiverException failure) {}
+
+  private final Map<String, Ending> endings = new LinkedHashMap<>() {
     private static final long serialVersionUID = 1L;
 
     @Override
-    protected boolean removeEldestEntry(Map.Entry<String, String> eldest) {
+    protected boolean removeEldestEntry(Map.Entry<String, Ending> eldest) {
       return size() > REMEMBERED_ENDINGS;
     }
   };
@@ -101,8 +105,9 @@ public final class QueryManager implements AutoCloseable {
       executions.remove(handle);
       unclaimedSince.remove(handle);
       QuiverException f = state.failure();
+      boolean expired = f != null && f.getMessage().contains(TTL_REASON);
       synchronized (endings) {
-        endings.put(handle, f == null ? "it was already read" : f.getMessage());
+        endings.put(handle, new Ending(expired, f == null ? "it was already read" : f.getMessage(), f));
       }
     });
     LOG.debug("query {} [{}] submitted by {}: {}", state.queryId(), state.priority().sqlName(), state.user(), sql);
@@ -136,15 +141,19 @@ public final class QueryManager implements AutoCloseable {
   }
 
   private QuiverException gone(String handle) {
-    String why;
+    Ending ending;
     synchronized (endings) {
-      why = endings.get(handle);
+      ending = endings.get(handle);
     }
-    if (why == null) {
+    if (ending == null) {
       return QuiverException.user(ErrorCode.INVALID_HANDLE, "no result with handle '%s' exists on this node", handle);
     }
+    if (ending.failure() != null && !ending.expired()) {
+      // it failed (or was cancelled) before anyone fetched it: report that, with its own code
+      return new QuiverException(ending.failure().errorCode(), ending.failure().getMessage());
+    }
     return QuiverException.user(ErrorCode.RESULT_EXPIRED, "the result with handle '%s' is no longer available: %s",
-        handle, why);
+        handle, ending.reason());
   }
 
   private void expireUnclaimed() {
@@ -154,7 +163,7 @@ public final class QueryManager implements AutoCloseable {
       if (now - e.getValue() > ttl && unclaimedSince.remove(e.getKey(), e.getValue())) {
         QueryExecution exec = executions.get(e.getKey());
         if (exec != null) {
-          exec.cancel("its result was not fetched within the result TTL of " + format(config.resultTtl()));
+          exec.cancel(TTL_REASON + " of " + format(config.resultTtl()));
         }
       }
     }

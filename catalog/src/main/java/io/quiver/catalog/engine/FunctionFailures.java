@@ -1,0 +1,30 @@
+package io.quiver.catalog.engine;
+
+import io.quiver.proto.QuiverException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+
+/**
+ * Works around a DuckDB JDBC bug: with streaming results, an exception thrown by a Java SQL
+ * function reaches the caller only as "Invalid Input Error: Invalid result set", its message lost.
+ * Quiver's functions record their failure here before throwing; {@link DuckDbErrors} puts the
+ * recorded error back in place of that generic one. Admin functions fail rarely and one at a time,
+ * so the most recent failure (within a few seconds) is the right one.
+ */
+public final class FunctionFailures {
+  private static final long FRESH_NANOS = TimeUnit.SECONDS.toNanos(10);
+  private static final AtomicReference<Recorded> LAST = new AtomicReference<>();
+
+  private record Recorded(QuiverException error, long atNanos) {}
+
+  private FunctionFailures() {}
+
+  public static void record(QuiverException error) {
+    LAST.set(new Recorded(error, System.nanoTime()));
+  }
+
+  static QuiverException takeRecent() {
+    Recorded r = LAST.getAndSet(null);
+    return r != null && System.nanoTime() - r.atNanos() < FRESH_NANOS ? r.error() : null;
+  }
+}

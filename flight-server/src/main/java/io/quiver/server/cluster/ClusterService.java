@@ -1,0 +1,206 @@
+package io.quiver.server.cluster;
+
+import io.quiver.catalog.cluster.ClusterConfig;
+import io.quiver.catalog.cluster.ClusterMembership;
+import io.quiver.catalog.cluster.GossipRegistry;
+import io.quiver.catalog.cluster.NodeFacts;
+import io.quiver.catalog.cluster.NodeFacts.ServiceFact;
+import io.quiver.catalog.cluster.NodeFacts.TableFact;
+import io.quiver.catalog.engine.DuckDbEngine;
+import io.quiver.proto.ErrorCode;
+import io.quiver.proto.QuiverException;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.IntSupplier;
+import org.duckdb.DuckDBConnection;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * This node's place in the cluster: its identity and published facts (roles, Flight endpoint,
+ * services, local tables, load, custom keys), the gossip membership when it runs, and the
+ * registry of what every member published. Gossip can be started at boot ({@code --cluster-id})
+ * or later with {@code trex_db_start}, and stopped with {@code trex_db_stop}.
+ */
+public final class ClusterService implements AutoCloseable {
+  private static final Logger LOG = LoggerFactory.getLogger(ClusterService.class);
+  static final Duration DEAD_RETENTION = Duration.ofMinutes(10);
+
+  private final NodeIdentity identity;
+  private final DuckDbEngine engine;
+  private final IntSupplier activeQueries;
+  private final ServiceFact flightService;
+  private final Map<String, String> keys = new ConcurrentHashMap<>();
+  private final List<ServiceFact> registeredServices = new CopyOnWriteArrayList<>();
+  private final AtomicLong version = new AtomicLong();
+  private volatile boolean dataNode;
+  private volatile GossipRegistry registry;
+  private ClusterMembership membership;
+
+  public ClusterService(NodeIdentity identity, DuckDbEngine engine, IntSupplier activeQueries, ServiceFact flightService) {
+    this.identity = identity;
+    this.engine = engine;
+    this.activeQueries = activeQueries;
+    this.flightService = flightService;
+    this.dataNode = identity.roles().contains(NodeIdentity.Role.DATA);
+  }
+
+  public NodeIdentity identity() {
+    return identity;
+  }
+
+  /** Joins a cluster; fails if gossip already runs. */
+  public synchronized String start(ClusterConfig config) {
+    if (membership != null) {
+      throw QuiverException.user(ErrorCode.INVALID_ARGUMENT,
+          "gossip is already running in cluster '%s' on %s; call trex_db_stop() first",
+          membership.config().clusterId(), membership.config().gossipAddress());
+    }
+    GossipRegistry r = new GossipRegistry(config.suspectAfter(), DEAD_RETENTION);
+    ClusterMembership m = new ClusterMembership(config, identity.nodeId(), () -> facts(config), r);
+    m.start();
+    registry = r;
+    membership = m;
+    return "joined cluster '" + config.clusterId() + "' on " + config.gossipAddress() + " as " + identity.nodeName()
+        + (config.seeds().isEmpty() ? "" : " with seeds " + config.seeds());
+  }
+
+  /** Leaves the cluster; fails if gossip does not run. */
+  public synchronized String stop() {
+    if (membership == null) {
+      throw QuiverException.user(ErrorCode.INVALID_ARGUMENT, "gossip is not running; start it with trex_db_start()");
+    }
+    String id = membership.config().clusterId();
+    membership.close();
+    membership = null;
+    registry = null;
+    return "left cluster '" + id + "'";
+  }
+
+  public synchronized boolean running() {
+    return membership != null;
+  }
+
+  public synchronized ClusterConfig clusterConfig() {
+    return membership == null ? null : membership.config();
+  }
+
+  /** {@code trex_db_set}: a registry attribute of this node; {@code data_node} switches the data role. */
+  public String set(String key, String value) {
+    if ("data_node".equals(key)) {
+      if (!value.equalsIgnoreCase("true") && !value.equalsIgnoreCase("false")) {
+        throw QuiverException.user(ErrorCode.INVALID_ARGUMENT, "data_node must be 'true' or 'false', got '%s'", value);
+      }
+      dataNode = Boolean.parseBoolean(value.toLowerCase(java.util.Locale.ROOT));
+      publishNow(); // catalog refresh: tables are (re)advertised or withdrawn with the flag
+      return "data_node = " + dataNode;
+    }
+    return setKey(key, value);
+  }
+
+  /** {@code trex_db_set_key}: a custom key every member sees. */
+  public String setKey(String key, String value) {
+    if (key == null || key.isBlank()) {
+      throw QuiverException.user(ErrorCode.INVALID_ARGUMENT, "a gossip key must not be empty");
+    }
+    keys.put(key, value == null ? "" : value);
+    publishNow();
+    return "set " + key;
+  }
+
+  public String deleteKey(String key) {
+    if (keys.remove(key) == null) {
+      throw QuiverException.user(ErrorCode.INVALID_ARGUMENT, "gossip key '%s' is not set on this node", key);
+    }
+    publishNow();
+    return "deleted " + key;
+  }
+
+  public String registerService(String name, String host, int port) {
+    if (name == null || name.isBlank() || host == null || host.isBlank() || port < 1 || port > 65_535) {
+      throw QuiverException.user(ErrorCode.INVALID_ARGUMENT,
+          "a service needs a name, a host and a port between 1 and 65535 (got '%s', '%s', %d)", name, host, port);
+    }
+    registeredServices.removeIf(s -> s.name().equals(name));
+    registeredServices.add(new ServiceFact(name, host, port, "registered", System.currentTimeMillis(), "{}"));
+    publishNow();
+    return "registered service " + name + " at " + host + ":" + port;
+  }
+
+  public boolean dataNode() {
+    return dataNode;
+  }
+
+  /** This node's facts as it publishes them. */
+  public NodeFacts facts(ClusterConfig config) {
+    List<ServiceFact> services = new ArrayList<>();
+    services.add(flightService);
+    services.addAll(registeredServices);
+    return new NodeFacts(identity.nodeId(), identity.nodeName(), config.gossipAddress(), identity.roleNames(),
+        dataNode, flightService.host() + ":" + flightService.port(), services, dataNode ? localTables() : List.of(),
+        activeQueries.getAsInt(), Map.copyOf(keys), identity.startedAtMillis(), version.incrementAndGet());
+  }
+
+  /** Members as gossip sees them; without gossip, just this node. */
+  public List<GossipRegistry.Member> members() {
+    GossipRegistry r = registry;
+    if (r != null) {
+      return r.members();
+    }
+    ClusterConfig local = new ClusterConfig("local", "-", 1, List.of(), ClusterConfig.DEFAULT_SUSPECT_AFTER);
+    NodeFacts self = facts(local);
+    self = new NodeFacts(self.nodeId(), self.nodeName(), "", self.roles(), self.dataNode(), self.flightEndpoint(),
+        self.services(), self.tables(), self.activeQueries(), self.keys(), self.startedAtMillis(), self.version());
+    return List.of(new GossipRegistry.Member(self, io.quiver.catalog.cluster.NodeStatus.ALIVE, 0));
+  }
+
+  private void publishNow() {
+    ClusterMembership m;
+    synchronized (this) {
+      m = membership;
+    }
+    if (m != null) {
+      m.publishNow();
+    }
+  }
+
+  private List<TableFact> localTables() {
+    List<TableFact> out = new ArrayList<>();
+    try (DuckDBConnection c = engine.newConnection(); Statement s = c.createStatement();
+        ResultSet rs = s.executeQuery("SELECT t.schema_name, t.table_name, t.estimated_size, "
+            + "md5(string_agg(c.column_name || ' ' || c.data_type, ',' ORDER BY c.column_index)) "
+            + "FROM duckdb_tables() t JOIN duckdb_columns() c USING (database_name, schema_name, table_name) "
+            + "WHERE NOT t.internal AND NOT t.temporary AND t.database_name = current_database() "
+            + "GROUP BY ALL ORDER BY 1, 2")) {
+      while (rs.next()) {
+        String schema = rs.getString(1);
+        String name = "main".equals(schema) ? rs.getString(2) : schema + "." + rs.getString(2);
+        out.add(new TableFact(name, rs.getLong(3), rs.getString(4).substring(0, 16)));
+      }
+    } catch (SQLException | RuntimeException e) {
+      LOG.warn("cannot list local tables for gossip: {}", e.getMessage());
+    }
+    return out;
+  }
+
+  @Override
+  public synchronized void close() {
+    if (membership != null) {
+      membership.close();
+      membership = null;
+      registry = null;
+    }
+  }
+
+  static String uptimeSeconds(long startedAtMillis) {
+    return Long.toString(Math.max(0, (System.currentTimeMillis() - startedAtMillis) / 1000));
+  }
+}

@@ -1,0 +1,262 @@
+package io.quiver.server.cluster;
+
+import io.quiver.catalog.cluster.ClusterConfig;
+import io.quiver.catalog.cluster.GossipRegistry;
+import io.quiver.catalog.cluster.NodeFacts;
+import io.quiver.catalog.engine.DuckDbEngine;
+import io.quiver.catalog.engine.FunctionFailures;
+import io.quiver.proto.ErrorCode;
+import io.quiver.proto.QuiverException;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.SQLException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Function;
+import java.util.function.Supplier;
+import java.util.zip.ZipFile;
+import org.duckdb.DuckDBConnection;
+import org.duckdb.DuckDBDataChunkWriter;
+import org.duckdb.DuckDBFunctions;
+import org.duckdb.DuckDBReadableVector;
+import org.duckdb.DuckDBScalarFunctionBuilder;
+import org.duckdb.DuckDBTableFunction;
+import org.duckdb.DuckDBTableFunctionBindInfo;
+import org.duckdb.DuckDBTableFunctionCallInfo;
+import org.duckdb.DuckDBTableFunctionInitInfo;
+
+/**
+ * The {@code trex_db_*} SQL admin surface, registered as DuckDB functions so they compose with
+ * any SQL ({@code SELECT * FROM trex_db_nodes() WHERE status = 'alive'}). Names, arguments, return
+ * types and result columns follow the trexsql {@code db} reference. Functions whose feature is not
+ * built yet raise a clear "not supported yet" error instead of returning a made-up value.
+ */
+public final class TrexFunctions {
+  /** What the functions read about the node besides the cluster service. */
+  public record NodeInfo(String version, String flightHost, int flightPort, long flightStartedAtMillis,
+      Supplier<Map<String, String>> settings) {}
+
+  private final ClusterService cluster;
+  private final NodeInfo node;
+
+  public TrexFunctions(ClusterService cluster, NodeInfo node) {
+    this.cluster = cluster;
+    this.node = node;
+  }
+
+  public void register(DuckDbEngine engine) {
+    engine.withRootConnection(this::registerOn);
+  }
+
+  private void registerOn(DuckDBConnection c) throws SQLException {
+    scalar(c, "trex_db_start", List.of(String.class, Integer.class, String.class),
+        a -> cluster.start(config((String) a[0], (Integer) a[1], (String) a[2], "")));
+    scalar(c, "trex_db_start_seeds", List.of(String.class, Integer.class, String.class, String.class),
+        a -> cluster.start(config((String) a[0], (Integer) a[1], (String) a[2], (String) a[3])));
+    scalar(c, "trex_db_stop", List.of(), a -> cluster.stop());
+    scalar(c, "trex_db_set", List.of(String.class, String.class), a -> cluster.set((String) a[0], (String) a[1]));
+    scalar(c, "trex_db_set_key", List.of(String.class, String.class), a -> cluster.setKey((String) a[0], (String) a[1]));
+    scalar(c, "trex_db_delete_key", List.of(String.class), a -> cluster.deleteKey((String) a[0]));
+    scalar(c, "trex_db_register_service", List.of(String.class, String.class, Integer.class),
+        a -> cluster.registerService((String) a[0], (String) a[1], (Integer) a[2]));
+    scalar(c, "trex_db_start_service", List.of(String.class, String.class),
+        a -> notYet("starting service extensions ('" + a[0] + "')"));
+    scalar(c, "trex_db_stop_service", List.of(String.class),
+        a -> notYet("stopping service extensions ('" + a[0] + "')"));
+    scalar(c, "trex_db_flight_start", List.of(String.class, Integer.class),
+        a -> notYet("starting a second Flight server (this node serves Flight SQL on " + node.flightHost() + ":"
+            + node.flightPort() + ")"));
+    scalar(c, "trex_db_flight_stop", List.of(String.class, Integer.class),
+        a -> notYet("stopping the node's Flight server from SQL (use ./quiver stop)"));
+    scalar(c, "trex_db_flight_version", List.of(),
+        a -> "Quiver " + node.version() + " (Arrow Flight SQL 18.3.0)");
+    scalar(c, "trex_db_load", List.of(String.class), a -> load((String) a[0]));
+
+    table(c, "trex_db_nodes", List.of("node_id", "node_name", "gossip_addr", "data_node", "status"), () -> {
+      List<List<String>> rows = new ArrayList<>();
+      for (GossipRegistry.Member m : cluster.members()) {
+        NodeFacts f = m.facts();
+        rows.add(List.of(f.nodeId(), f.nodeName(), f.gossipAddr(), Boolean.toString(f.dataNode()), m.status().sqlName()));
+      }
+      return rows;
+    });
+    table(c, "trex_db_config", List.of("key", "value"), this::configRows);
+    table(c, "trex_db_tables", List.of("node_name", "table_name", "approx_rows", "schema_hash"), () -> {
+      List<List<String>> rows = new ArrayList<>();
+      for (NodeFacts f : liveFacts()) {
+        for (NodeFacts.TableFact t : f.tables()) {
+          rows.add(List.of(f.nodeName(), t.name(), Long.toString(t.approxRows()), t.schemaHash()));
+        }
+      }
+      return rows;
+    });
+    table(c, "trex_db_services", List.of("node_name", "service_name", "host", "port", "status", "uptime_seconds",
+        "config"), () -> {
+          List<List<String>> rows = new ArrayList<>();
+          for (NodeFacts f : liveFacts()) {
+            for (NodeFacts.ServiceFact s : f.services()) {
+              rows.add(List.of(f.nodeName(), s.name(), s.host(), Integer.toString(s.port()), s.status(),
+                  ClusterService.uptimeSeconds(s.startedAtMillis()), s.config()));
+            }
+          }
+          return rows;
+        });
+    table(c, "trex_db_flight_status", List.of("hostname", "port", "uptime_seconds", "tls_enabled"),
+        () -> List.of(List.of(node.flightHost(), Integer.toString(node.flightPort()),
+            ClusterService.uptimeSeconds(node.flightStartedAtMillis()), "false")));
+    table(c, "trex_db_gossip_keys", List.of("node_name", "key", "value"), () -> {
+      List<List<String>> rows = new ArrayList<>();
+      for (NodeFacts f : liveFacts()) {
+        f.keys().entrySet().stream().sorted(Map.Entry.comparingByKey())
+            .forEach(e -> rows.add(List.of(f.nodeName(), e.getKey(), e.getValue())));
+      }
+      return rows;
+    });
+  }
+
+  private List<NodeFacts> liveFacts() {
+    return cluster.members().stream().filter(m -> m.status() != io.quiver.catalog.cluster.NodeStatus.DEAD)
+        .map(GossipRegistry.Member::facts).toList();
+  }
+
+  private List<List<String>> configRows() {
+    List<List<String>> rows = new ArrayList<>();
+    NodeIdentity id = cluster.identity();
+    rows.add(List.of("node_id", id.nodeId()));
+    rows.add(List.of("node_name", id.nodeName()));
+    rows.add(List.of("roles", String.join(",", id.roleNames())));
+    rows.add(List.of("data_node", Boolean.toString(cluster.dataNode())));
+    rows.add(List.of("version", node.version()));
+    rows.add(List.of("flight_host", node.flightHost()));
+    rows.add(List.of("flight_port", Integer.toString(node.flightPort())));
+    ClusterConfig cc = cluster.clusterConfig();
+    rows.add(List.of("gossip", cc == null ? "stopped" : "running"));
+    if (cc != null) {
+      rows.add(List.of("cluster_id", cc.clusterId()));
+      rows.add(List.of("gossip_addr", cc.gossipAddress()));
+      rows.add(List.of("seeds", String.join(",", cc.seeds().stream()
+          .map(s -> s.getHostString() + ":" + s.getPort()).toList())));
+    }
+    node.settings().get().forEach((k, v) -> rows.add(List.of(k, v)));
+    return rows;
+  }
+
+  private static ClusterConfig config(String host, Integer port, String clusterId, String seeds) {
+    if (host == null || port == null || clusterId == null) {
+      throw QuiverException.user(ErrorCode.INVALID_ARGUMENT, "host, port and cluster_id must not be NULL");
+    }
+    return new ClusterConfig(clusterId, host, port, ClusterConfig.parseSeeds(seeds), ClusterConfig.DEFAULT_SUSPECT_AFTER);
+  }
+
+  private static String load(String path) {
+    if (path == null || path.isBlank()) {
+      throw QuiverException.user(ErrorCode.INVALID_ARGUMENT, "trex_db_load needs the path of a plugin jar");
+    }
+    Path p = Path.of(path);
+    if (!Files.isRegularFile(p)) {
+      throw QuiverException.user(ErrorCode.INVALID_ARGUMENT, "cannot load '%s': no such file", path);
+    }
+    try (ZipFile jar = new ZipFile(p.toFile())) {
+      if (jar.size() == 0) {
+        throw QuiverException.user(ErrorCode.INVALID_ARGUMENT, "cannot load '%s': the jar is empty", path);
+      }
+    } catch (IOException e) {
+      throw QuiverException.user(ErrorCode.INVALID_ARGUMENT, "cannot load '%s': not a valid jar (%s)", path,
+          e.getMessage());
+    }
+    return notYet("loading plugin jars ('" + path + "' is a valid jar)");
+  }
+
+  private static String notYet(String what) {
+    throw QuiverException.user(ErrorCode.NOT_SUPPORTED, "%s is not supported yet", what);
+  }
+
+  // ---------------------------------------------------------------- registration helpers
+
+  private static void scalar(DuckDBConnection c, String name, List<Class<?>> params, Function<Object[], String> fn)
+      throws SQLException {
+    try (DuckDBScalarFunctionBuilder b = DuckDBFunctions.scalarFunction()) {
+      b.withName(name).withReturnType(String.class).withVolatile();
+      if (!params.isEmpty()) {
+        b.withParameters(params.toArray(new Class<?>[0]));
+      }
+      b.withVectorizedFunction((in, out) -> {
+        for (int row = 0; row < in.rowCount(); row++) {
+          Object[] args = new Object[params.size()];
+          for (int i = 0; i < args.length; i++) {
+            args[i] = read(in.vector(i), row, params.get(i));
+          }
+          out.setString(row, recordingFailures(() -> fn.apply(args)));
+        }
+      });
+      b.register(c);
+    }
+  }
+
+  private static <T> T recordingFailures(Supplier<T> work) {
+    try {
+      return work.get();
+    } catch (QuiverException e) {
+      FunctionFailures.record(e);
+      throw e;
+    }
+  }
+
+  private static Object read(DuckDBReadableVector v, int row, Class<?> type) {
+    if (v.isNull(row)) {
+      return null;
+    }
+    return type == Integer.class ? (Object) v.getInt(row) : v.getString(row);
+  }
+
+  /** Rows of one table-function call, taken once when the call starts. */
+  private static final class Scan {
+    final List<List<String>> rows;
+    int position;
+
+    Scan(List<List<String>> rows) {
+      this.rows = rows;
+    }
+  }
+
+  /** A table function whose columns are all VARCHAR; its rows are a snapshot taken when a call starts. */
+  private static void table(DuckDBConnection c, String name, List<String> columns, Supplier<List<List<String>>> rows)
+      throws SQLException {
+    DuckDBFunctions.tableFunction().withName(name).withFunction(new DuckDBTableFunction<Object, Scan, Object>() {
+      @Override
+      public Object bind(DuckDBTableFunctionBindInfo info) {
+        for (String col : columns) {
+          info.addResultColumn(col, String.class);
+        }
+        return null;
+      }
+
+      @Override
+      public Scan init(DuckDBTableFunctionInitInfo info) {
+        info.setMaxThreads(1);
+        return new Scan(recordingFailures(rows));
+      }
+
+      @Override
+      public long apply(DuckDBTableFunctionCallInfo info, DuckDBDataChunkWriter out) {
+        Scan scan = info.getInitData();
+        int n = (int) Math.min(out.capacity(), scan.rows.size() - scan.position);
+        for (int r = 0; r < n; r++) {
+          List<String> row = scan.rows.get(scan.position + r);
+          for (int col = 0; col < columns.size(); col++) {
+            String value = row.get(col);
+            if (value == null) {
+              out.vector(col).setNull(r);
+            } else {
+              out.vector(col).setString(r, value);
+            }
+          }
+        }
+        scan.position += n;
+        return n;
+      }
+    }).register(c);
+  }
+}
