@@ -28,7 +28,7 @@ final class NodeProcess implements AutoCloseable {
     this.pump = pump;
   }
 
-  static NodeProcess start(Path dataDir) throws Exception {
+  static NodeProcess start(Path dataDir, String... extraArgs) throws Exception {
     List<String> cmd = new ArrayList<>();
     cmd.add(ProcessHandle.current().info().command().orElse("java"));
     cmd.add("--add-opens=java.base/java.nio=ALL-UNNAMED");
@@ -38,6 +38,7 @@ final class NodeProcess implements AutoCloseable {
     cmd.add("node");
     cmd.add("--flight-port=0");
     cmd.add("--data-dir=" + dataDir);
+    cmd.addAll(List.of(extraArgs));
     Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
     CompletableFuture<Integer> port = new CompletableFuture<>();
     StringBuffer out = new StringBuffer();
@@ -59,6 +60,10 @@ final class NodeProcess implements AutoCloseable {
     pump.setDaemon(true);
     pump.start();
     return new NodeProcess(p, port.get(60, TimeUnit.SECONDS), out, pump);
+  }
+
+  long pid() {
+    return process.pid();
   }
 
   int port() {

@@ -1,0 +1,236 @@
+package io.quiver.it;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.ResultSet;
+import java.sql.ResultSetMetaData;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Three node processes on loopback forming a cluster through gossip: join from seeds, cluster-id
+ * isolation, kill -9 detection, restart and rejoin, and every trex_db_* function of the cluster
+ * surface through the JDBC driver with the reference's columns. Timings are printed, not asserted
+ * tightly (the bounds here only stop a broken build from hanging).
+ */
+class ClusterTest {
+  private static final Duration BOUND = Duration.ofSeconds(30);
+
+  @TempDir
+  Path dir;
+
+  private final List<NodeProcess> nodes = new ArrayList<>();
+
+  @AfterEach
+  void stopAll() throws Exception {
+    for (NodeProcess n : nodes) {
+      n.close();
+    }
+  }
+
+  /** A free port whose +100 neighbour (failure detection) is free too. */
+  static int freeGossipPort() throws IOException {
+    for (int attempt = 0; attempt < 50; attempt++) {
+      int port;
+      try (ServerSocket s = new ServerSocket(0)) {
+        port = s.getLocalPort();
+      }
+      if (port > 65_000) {
+        continue;
+      }
+      try (ServerSocket fd = new ServerSocket(port + 100)) {
+        return port;
+      } catch (IOException taken) {
+        // try another
+      }
+    }
+    throw new IOException("no free gossip port pair found");
+  }
+
+  private NodeProcess node(String name, int gossipPort, String clusterId, List<Integer> seeds) throws Exception {
+    List<String> seedList = seeds.stream().map(p -> "127.0.0.1:" + p).toList();
+    NodeProcess n = NodeProcess.start(dir.resolve(name), "--node-name=" + name, "--cluster-id=" + clusterId,
+        "--gossip-port=" + gossipPort, "--seeds=" + String.join(",", seedList));
+    nodes.add(n);
+    return n;
+  }
+
+  private static List<List<String>> query(NodeProcess n, String sql) throws SQLException {
+    try (Connection c = DriverManager.getConnection(n.jdbcUrl()); Statement s = c.createStatement();
+        ResultSet rs = s.executeQuery(sql)) {
+      List<List<String>> rows = new ArrayList<>();
+      int cols = rs.getMetaData().getColumnCount();
+      while (rs.next()) {
+        List<String> row = new ArrayList<>();
+        for (int i = 1; i <= cols; i++) {
+          row.add(rs.getString(i));
+        }
+        rows.add(row);
+      }
+      return rows;
+    }
+  }
+
+  private static List<String> columns(NodeProcess n, String sql) throws SQLException {
+    try (Connection c = DriverManager.getConnection(n.jdbcUrl()); Statement s = c.createStatement();
+        ResultSet rs = s.executeQuery(sql)) {
+      ResultSetMetaData md = rs.getMetaData();
+      List<String> out = new ArrayList<>();
+      for (int i = 1; i <= md.getColumnCount(); i++) {
+        assertEquals(java.sql.Types.VARCHAR, md.getColumnType(i), md.getColumnName(i) + " is VARCHAR");
+        out.add(md.getColumnName(i));
+      }
+      return out;
+    }
+  }
+
+  private static String scalar(NodeProcess n, String sql) throws SQLException {
+    return query(n, sql).get(0).get(0);
+  }
+
+  /** Polls until the condition holds; returns the milliseconds it took. */
+  private static long eventually(String what, Callable<Boolean> condition) throws Exception {
+    long start = System.nanoTime();
+    while (System.nanoTime() - start < BOUND.toNanos()) {
+      if (condition.call()) {
+        return (System.nanoTime() - start) / 1_000_000;
+      }
+      Thread.sleep(100);
+    }
+    throw new AssertionError(what + " did not happen within " + BOUND.toSeconds() + " s");
+  }
+
+  private static String statusOf(NodeProcess observer, String name) throws SQLException {
+    List<List<String>> rows = query(observer, "SELECT status FROM trex_db_nodes() WHERE node_name = '" + name + "'");
+    return rows.isEmpty() ? "absent" : rows.get(0).get(0);
+  }
+
+  @Test
+  void threeNodesJoinDetectFailureAndRejoin() throws Exception {
+    int g0 = freeGossipPort();
+    int g1 = freeGossipPort();
+    int g2 = freeGossipPort();
+    List<Integer> seeds = List.of(g0, g1, g2);
+    NodeProcess a = node("a", g0, "it", seeds);
+    NodeProcess b = node("b", g1, "it", seeds);
+    NodeProcess c = node("c", g2, "it", seeds);
+    long joined = eventually("all three alive in every view", () -> {
+      for (NodeProcess n : List.of(a, b, c)) {
+        if (query(n, "SELECT 1 FROM trex_db_nodes() WHERE status = 'alive'").size() != 3) {
+          return false;
+        }
+      }
+      return true;
+    });
+    System.out.println("[cluster timing] join of 3 nodes: " + joined + " ms");
+
+    // another cluster id on the same seeds stays apart
+    NodeProcess stranger = node("x", freeGossipPort(), "other", seeds);
+    Thread.sleep(3_000);
+    assertEquals(List.of(List.of("x")), query(stranger, "SELECT node_name FROM trex_db_nodes()"));
+    assertEquals(3, query(a, "SELECT * FROM trex_db_nodes()").size());
+
+    // node-local tables and custom keys are seen everywhere
+    query(b, "SELECT count(*) FROM (SELECT 1)"); // warm
+    try (Connection conn = DriverManager.getConnection(b.jdbcUrl()); Statement s = conn.createStatement()) {
+      s.executeUpdate("CREATE TABLE b_local AS SELECT range AS id FROM range(42)");
+    }
+    assertEquals("set team", scalar(c, "SELECT trex_db_set_key('team', 'blue')"));
+    eventually("b's table and c's key visible on a", () ->
+        query(a, "SELECT node_name, approx_rows FROM trex_db_tables() WHERE table_name = 'b_local'")
+            .equals(List.of(List.of("b", "42")))
+        && query(a, "SELECT node_name, value FROM trex_db_gossip_keys() WHERE key = 'team'")
+            .equals(List.of(List.of("c", "blue"))));
+    assertEquals("deleted team", scalar(c, "SELECT trex_db_delete_key('team')"));
+    eventually("deleted key gone on a", () -> query(a, "SELECT * FROM trex_db_gossip_keys()").isEmpty());
+
+    // kill -9: b is dead in every view and its tables are gone
+    b.kill();
+    long detected = eventually("b dead in a's and c's view", () ->
+        statusOf(a, "b").equals("dead") && statusOf(c, "b").equals("dead"));
+    System.out.println("[cluster timing] kill -9 detected as dead: " + detected + " ms");
+    assertTrue(query(a, "SELECT * FROM trex_db_tables() WHERE table_name = 'b_local'").isEmpty());
+    assertTrue(query(c, "SELECT * FROM trex_db_tables() WHERE node_name = 'b'").isEmpty());
+    assertEquals(2, query(a, "SELECT * FROM trex_db_services() WHERE service_name = 'flight'").size());
+
+    // restart with the same data dir: the same member rejoins, with its data
+    nodes.remove(b);
+    NodeProcess b2 = NodeProcess.start(dir.resolve("b"), "--node-name=b", "--cluster-id=it", "--gossip-port=" + g1,
+        "--seeds=127.0.0.1:" + g0 + ",127.0.0.1:" + g2);
+    nodes.add(b2);
+    long rejoined = eventually("b alive again with its table", () -> statusOf(a, "b").equals("alive")
+        && query(c, "SELECT approx_rows FROM trex_db_tables() WHERE table_name = 'b_local'")
+            .equals(List.of(List.of("42"))));
+    System.out.println("[cluster timing] restart to rejoin: " + rejoined + " ms");
+    assertEquals(3, query(a, "SELECT * FROM trex_db_nodes()").size(), "the same node id, not a new member");
+  }
+
+  @Test
+  void everyClusterFunctionHasTheReferenceShape() throws Exception {
+    int g0 = freeGossipPort();
+    NodeProcess a = node("solo", g0, "fn", List.of());
+    assertEquals(List.of("node_id", "node_name", "gossip_addr", "data_node", "status"),
+        columns(a, "SELECT * FROM trex_db_nodes()"));
+    assertEquals(List.of("key", "value"), columns(a, "SELECT * FROM trex_db_config()"));
+    // (the JDBC driver 18.3 lists an empty result's columns twice, so give the node a table first)
+    try (Connection conn = DriverManager.getConnection(a.jdbcUrl()); Statement s = conn.createStatement()) {
+      s.executeUpdate("CREATE TABLE shaped AS SELECT 1 AS x");
+    }
+    eventually("the new table gossiped", () -> !query(a, "SELECT * FROM trex_db_tables()").isEmpty());
+    assertEquals(List.of("node_name", "table_name", "approx_rows", "schema_hash"),
+        columns(a, "SELECT * FROM trex_db_tables()"));
+    assertEquals(List.of("node_name", "service_name", "host", "port", "status", "uptime_seconds", "config"),
+        columns(a, "SELECT * FROM trex_db_services()"));
+    assertEquals(List.of("hostname", "port", "uptime_seconds", "tls_enabled"),
+        columns(a, "SELECT * FROM trex_db_flight_status()"));
+    assertEquals(List.of(List.of("127.0.0.1", Integer.toString(a.port()), "false")),
+        query(a, "SELECT hostname, port, tls_enabled FROM trex_db_flight_status()"));
+    assertTrue(scalar(a, "SELECT trex_db_flight_version()").startsWith("Quiver "));
+    assertEquals(List.of(List.of("fn")), query(a, "SELECT value FROM trex_db_config() WHERE key = 'cluster_id'"));
+
+    assertEquals("data_node = false", scalar(a, "SELECT trex_db_set('data_node', 'false')"));
+    assertEquals(List.of(List.of("false")), query(a, "SELECT data_node FROM trex_db_nodes()"));
+    assertEquals("data_node = true", scalar(a, "SELECT trex_db_set('data_node', 'true')"));
+    assertEquals("registered service pgwire at 127.0.0.1:5432",
+        scalar(a, "SELECT trex_db_register_service('pgwire', '127.0.0.1', 5432)"));
+    assertEquals(List.of(List.of("pgwire", "5432", "registered")),
+        query(a, "SELECT service_name, port, status FROM trex_db_services() WHERE service_name = 'pgwire'"));
+
+    SQLException already = assertThrows(SQLException.class,
+        () -> scalar(a, "SELECT trex_db_start('127.0.0.1', " + g0 + ", 'fn')"));
+    assertTrue(already.getMessage().contains("already running"), already.getMessage());
+    assertEquals("left cluster 'fn'", scalar(a, "SELECT trex_db_stop()"));
+    assertEquals(List.of(List.of("stopped")), query(a, "SELECT value FROM trex_db_config() WHERE key = 'gossip'"));
+    assertTrue(scalar(a, "SELECT trex_db_start_seeds('127.0.0.1', " + g0 + ", 'fn2', '127.0.0.1:" + g0 + "')")
+        .startsWith("joined cluster 'fn2'"));
+    assertEquals(List.of(List.of("fn2")), query(a, "SELECT value FROM trex_db_config() WHERE key = 'cluster_id'"));
+
+    for (String notYet : List.of("SELECT trex_db_start_service('pgwire', '{}')", "SELECT trex_db_stop_service('pgwire')",
+        "SELECT trex_db_flight_start('127.0.0.1', 9999)", "SELECT trex_db_flight_stop('127.0.0.1', 9999)")) {
+      SQLException e = assertThrows(SQLException.class, () -> scalar(a, notYet));
+      assertTrue(e.getMessage().contains("not supported yet"), notYet + ": " + e.getMessage());
+    }
+    SQLException missing = assertThrows(SQLException.class, () -> scalar(a, "SELECT trex_db_load('/no/such.jar')"));
+    assertTrue(missing.getMessage().contains("no such file"), missing.getMessage());
+    Path notAJar = Files.writeString(dir.resolve("plugin.jar"), "not a zip");
+    SQLException invalid = assertThrows(SQLException.class, () -> scalar(a, "SELECT trex_db_load('" + notAJar + "')"));
+    assertTrue(invalid.getMessage().contains("not a valid jar"), invalid.getMessage());
+    SQLException badKey = assertThrows(SQLException.class, () -> scalar(a, "SELECT trex_db_delete_key('never-set')"));
+    assertTrue(badKey.getMessage().contains("never-set"), badKey.getMessage());
+  }
+}
