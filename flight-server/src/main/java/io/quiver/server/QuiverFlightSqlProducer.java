@@ -12,6 +12,7 @@ import io.quiver.proto.ErrorCode;
 import io.quiver.proto.QuiverException;
 import io.quiver.server.query.QueryExecution;
 import io.quiver.server.query.QueryManager;
+import io.quiver.server.query.RemoteTables;
 import io.quiver.server.query.ParameterValues;
 import io.quiver.server.query.ResultStreamer;
 import io.quiver.server.query.SessionContext;
@@ -317,9 +318,11 @@ public final class QuiverFlightSqlProducer implements FlightSqlProducer, AutoClo
 
   /** The result schema (empty for updates and DDL) and parameter schema of {@code sql}, without running it. */
   private Description describe(String sql, SessionContext session) throws SQLException {
+    List<AutoCloseable> attachments = new ArrayList<>();
     try (DuckDBConnection conn = engine.newConnection()) {
       session.apply(conn);
-      try (PreparedStatement ps = conn.prepareStatement(sql)) {
+      try (PreparedStatement ps = RemoteTables.prepare(conn, sql, queries.remoteTables(), allocator, false,
+          attachments)) {
         DuckDBResultSetMetaData md = (DuckDBResultSetMetaData) ps.getMetaData();
         ParameterMetaData pm = ps.getParameterMetaData();
         Schema params = ArrowSchemas.ofParameters(conn, allocator, pm);
@@ -327,6 +330,8 @@ public final class QuiverFlightSqlProducer implements FlightSqlProducer, AutoClo
             ? ArrowSchemas.ofResult(conn, allocator, md) : new Schema(List.of());
         return new Description(dataset, params);
       }
+    } finally {
+      QueryExecution.closeAll(attachments);
     }
   }
 

@@ -88,6 +88,7 @@ public final class QuiverNode implements AutoCloseable {
           new NodeFacts.ServiceFact("flight", config.host(), port(), "running", flightStarted, "{}"));
       new TrexFunctions(cluster, new TrexFunctions.NodeInfo(version(), config.host(), port(), flightStarted,
           this::settings)).register(engine);
+      queries.setRemoteTables(cluster::endpointOfRemoteTable);
       if (clusterOptions.joinAtStart() != null) {
         cluster.start(clusterOptions.joinAtStart());
       }

@@ -156,6 +156,9 @@ class ClusterTest {
             .equals(List.of(List.of("b", "42")))
         && query(a, "SELECT node_name, value FROM trex_db_gossip_keys() WHERE key = 'team'")
             .equals(List.of(List.of("c", "blue"))));
+    // ... and readable by name from any node, the rows streamed over Flight from b
+    assertEquals(List.of(List.of("42", "861")), query(a, "SELECT count(*), sum(id) FROM b_local"));
+    assertEquals(List.of(List.of("3")), query(c, "SELECT count(*) FROM b_local WHERE id < 3"));
     assertEquals("deleted team", scalar(c, "SELECT trex_db_delete_key('team')"));
     eventually("deleted key gone on a", () -> query(a, "SELECT * FROM trex_db_gossip_keys()").isEmpty());
 
@@ -166,6 +169,8 @@ class ClusterTest {
     System.out.println("[cluster timing] kill -9 detected as dead: " + detected + " ms");
     assertTrue(query(a, "SELECT * FROM trex_db_tables() WHERE table_name = 'b_local'").isEmpty());
     assertTrue(query(c, "SELECT * FROM trex_db_tables() WHERE node_name = 'b'").isEmpty());
+    SQLException gone = assertThrows(SQLException.class, () -> query(a, "SELECT count(*) FROM b_local"));
+    assertTrue(gone.getMessage().contains("b_local"), gone.getMessage());
     assertEquals(2, query(a, "SELECT * FROM trex_db_services() WHERE service_name = 'flight'").size());
 
     // restart with the same data dir: the same member rejoins, with its data

@@ -5,11 +5,12 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 
 /**
- * Works around a DuckDB JDBC bug: with streaming results, an exception thrown by a Java SQL
- * function reaches the caller only as "Invalid Input Error: Invalid result set", its message lost.
- * Quiver's functions record their failure here before throwing; {@link DuckDbErrors} puts the
- * recorded error back in place of that generic one. Admin functions fail rarely and one at a time,
- * so the most recent failure (within a few seconds) is the right one.
+ * Works around a DuckDB JDBC bug: with streaming results, an exception thrown by Java code that
+ * DuckDB calls back (a SQL function, an Arrow stream being scanned) reaches the caller only as
+ * "Invalid Input Error: Invalid result set", its message lost. That code records its failure here
+ * before throwing; {@link DuckDbErrors} puts the recorded error back in place of the generic one.
+ * Such failures are rare and one at a time, so the most recent one (within a few seconds) is the
+ * right one.
  */
 public final class FunctionFailures {
   private static final long FRESH_NANOS = TimeUnit.SECONDS.toNanos(10);

@@ -162,6 +162,21 @@ public final class ClusterService implements AutoCloseable {
     return List.of(new GossipRegistry.Member(self, io.quiver.catalog.cluster.NodeStatus.ALIVE, 0));
   }
 
+  /** The Flight endpoint of another live data node that advertises {@code table}, if any. */
+  public java.util.Optional<String> endpointOfRemoteTable(String table) {
+    GossipRegistry r = registry;
+    if (r == null) {
+      return java.util.Optional.empty();
+    }
+    for (NodeFacts f : r.liveFacts()) {
+      if (!f.nodeId().equals(identity.nodeId()) && f.dataNode()
+          && f.tables().stream().anyMatch(t -> t.name().equalsIgnoreCase(table))) {
+        return java.util.Optional.of(f.flightEndpoint());
+      }
+    }
+    return java.util.Optional.empty();
+  }
+
   private void publishNow() {
     ClusterMembership m;
     synchronized (this) {

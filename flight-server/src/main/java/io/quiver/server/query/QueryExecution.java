@@ -55,6 +55,7 @@ public final class QueryExecution {
   private final List<List<Object>> parameterRows;
   private final int batchRows;
   private final AllocatorReaper reaper;
+  private final List<AutoCloseable> attachments;
   private final CompletableFuture<Void> executed = new CompletableFuture<>();
   private final Object resourceLock = new Object();
   private DuckDBResultSet resultSet;
@@ -64,8 +65,9 @@ public final class QueryExecution {
 
   private QueryExecution(String handle, QueryStateMachine state, String sql, BufferAllocator allocator,
       DuckDBConnection conn, PreparedStatement stmt, Kind kind, Schema schema, List<List<Object>> parameterRows,
-      int batchRows, AllocatorReaper reaper) {
+      int batchRows, AllocatorReaper reaper, List<AutoCloseable> attachments) {
     this.handle = handle;
+    this.attachments = attachments;
     this.reaper = reaper;
     this.state = state;
     this.sql = sql;
@@ -85,11 +87,12 @@ public final class QueryExecution {
    */
   static QueryExecution prepare(String handle, QueryStateMachine state, String sql, SessionContext session,
       DuckDBConnection conn, BufferAllocator allocator, List<List<Object>> parameterRows, int batchRows,
-      AllocatorReaper reaper) {
+      AllocatorReaper reaper, RemoteTables.Locator remoteTables) {
     PreparedStatement stmt = null;
+    List<AutoCloseable> attachments = new java.util.ArrayList<>();
     try {
       session.apply(conn);
-      stmt = conn.prepareStatement(sql);
+      stmt = RemoteTables.prepare(conn, sql, remoteTables, allocator, true, attachments);
       DuckDBResultSetMetaData md = (DuckDBResultSetMetaData) stmt.getMetaData();
       Kind kind = kindOf(md.getReturnType());
       int expected = stmt.getParameterMetaData().getParameterCount();
@@ -100,10 +103,11 @@ public final class QueryExecution {
         case NOTHING -> new Schema(List.of());
       };
       return new QueryExecution(handle, state, sql, allocator, conn, stmt, kind, schema, parameterRows, batchRows,
-          reaper);
+          reaper, attachments);
     } catch (SQLException | RuntimeException e) {
       closeQuietly(stmt);
       closeQuietly(conn);
+      closeAll(attachments);
       allocator.close();
       QuiverException q = FlightErrors.toQuiver(e);
       state.fail(q);
@@ -278,9 +282,18 @@ public final class QueryExecution {
       closeQuietly(resultSet);
       closeQuietly(stmt);
       closeQuietly(conn);
+      closeAll(attachments);
     }
     reaper.closeWhenDrained(allocator, state.queryId().value());
     LOG.debug("query {} {}", state.queryId(), terminal);
+  }
+
+  /** Closes remote-table attachments, newest first, after the connection that scanned them. */
+  public static void closeAll(List<AutoCloseable> resources) {
+    for (int i = resources.size() - 1; i >= 0; i--) {
+      closeQuietly(resources.get(i));
+    }
+    resources.clear();
   }
 
   private static void closeQuietly(AutoCloseable c) {

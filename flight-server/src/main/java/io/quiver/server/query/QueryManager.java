@@ -56,6 +56,7 @@ public final class QueryManager implements AutoCloseable {
   private ThreadPoolExecutor queryPool;
   private ScheduledExecutorService maintenance;
   private AllocatorReaper reaper;
+  private volatile RemoteTables.Locator remoteTables = RemoteTables.NONE;
 
   public QueryManager(DuckDbEngine engine, BufferAllocator root, NodeConfig config) {
     this.engine = engine;
@@ -82,6 +83,15 @@ public final class QueryManager implements AutoCloseable {
     maintenance.scheduleWithFixedDelay(this::expireUnclaimed, sweepMillis, sweepMillis, TimeUnit.MILLISECONDS);
   }
 
+  /** Where tables of other nodes are found (the cluster registry), once the node has joined one. */
+  public void setRemoteTables(RemoteTables.Locator locator) {
+    this.remoteTables = locator;
+  }
+
+  public RemoteTables.Locator remoteTables() {
+    return remoteTables;
+  }
+
   /**
    * Prepares {@code sql} and starts it on a query thread. The returned execution's handle fetches
    * the result once, within the result TTL.
@@ -98,7 +108,7 @@ public final class QueryManager implements AutoCloseable {
       throw e;
     }
     QueryExecution exec = QueryExecution.prepare(handle, state, sql, session, conn, allocator, parameterRows,
-        config.batchRows(), reaper);
+        config.batchRows(), reaper, remoteTables);
     executions.put(handle, exec);
     unclaimedSince.put(handle, System.nanoTime());
     state.onTerminal(s -> {

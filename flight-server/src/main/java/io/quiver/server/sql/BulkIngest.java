@@ -4,6 +4,7 @@ import io.quiver.catalog.engine.ArrowSchemas;
 import io.quiver.catalog.engine.DuckDbEngine;
 import io.quiver.proto.ErrorCode;
 import io.quiver.proto.QuiverException;
+import io.quiver.server.query.FlightStreamReader;
 import io.quiver.server.query.SessionContext;
 import java.io.IOException;
 import java.sql.PreparedStatement;
@@ -18,10 +19,6 @@ import org.apache.arrow.flight.sql.impl.FlightSql.CommandStatementIngest;
 import org.apache.arrow.flight.sql.impl.FlightSql.CommandStatementIngest.TableDefinitionOptions.TableExistsOption;
 import org.apache.arrow.flight.sql.impl.FlightSql.CommandStatementIngest.TableDefinitionOptions.TableNotExistOption;
 import org.apache.arrow.memory.BufferAllocator;
-import org.apache.arrow.vector.VectorUnloader;
-import org.apache.arrow.vector.ipc.ArrowReader;
-import org.apache.arrow.vector.ipc.message.ArrowRecordBatch;
-import org.apache.arrow.vector.types.pojo.Schema;
 import org.duckdb.DuckDBConnection;
 
 /**
@@ -133,49 +130,6 @@ public final class BulkIngest {
       try (ResultSet rs = ps.executeQuery()) {
         return rs.next();
       }
-    }
-  }
-
-  /** Presents a Flight DoPut stream as an ArrowReader, the shape the C data interface exports. */
-  private static final class FlightStreamReader extends ArrowReader {
-    private final FlightStream stream;
-    private long rows;
-
-    FlightStreamReader(BufferAllocator allocator, FlightStream stream) {
-      super(allocator);
-      this.stream = stream;
-    }
-
-    @Override
-    public boolean loadNextBatch() throws IOException {
-      prepareLoadNextBatch();
-      if (!stream.next()) {
-        return false;
-      }
-      try (ArrowRecordBatch batch = new VectorUnloader(stream.getRoot()).getRecordBatch()) {
-        loadRecordBatch(batch);
-      }
-      rows += stream.getRoot().getRowCount();
-      return true;
-    }
-
-    long rows() {
-      return rows;
-    }
-
-    @Override
-    public long bytesRead() {
-      return 0;
-    }
-
-    @Override
-    protected void closeReadSource() {
-      // the FlightStream belongs to the Flight call
-    }
-
-    @Override
-    protected Schema readSchema() {
-      return stream.getSchema();
     }
   }
 }

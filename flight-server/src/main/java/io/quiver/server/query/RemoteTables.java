@@ -1,0 +1,114 @@
+package io.quiver.server.query;
+
+import io.quiver.catalog.engine.ArrowSchemas;
+import io.quiver.proto.ErrorCode;
+import io.quiver.proto.QuiverException;
+import java.nio.charset.StandardCharsets;
+import java.sql.PreparedStatement;
+import java.sql.SQLException;
+import java.util.List;
+import java.util.Optional;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.apache.arrow.c.ArrowArrayStream;
+import org.apache.arrow.c.Data;
+import org.apache.arrow.flight.FlightClient;
+import org.apache.arrow.flight.FlightDescriptor;
+import org.apache.arrow.flight.FlightRuntimeException;
+import org.apache.arrow.flight.FlightStream;
+import org.apache.arrow.flight.Location;
+import org.apache.arrow.flight.Ticket;
+import org.apache.arrow.memory.BufferAllocator;
+import org.apache.arrow.vector.types.pojo.Schema;
+import org.duckdb.DuckDBConnection;
+
+/**
+ * Makes node-local tables of other nodes readable by name. When DuckDB reports a table missing
+ * and the cluster registry says another live node holds a table of that name, the table is
+ * attached to the statement's connection as an Arrow scan over a Flight DoGet from that node (or,
+ * to only describe the statement, over an empty stream with the remote schema) and the statement
+ * is prepared again. Single reads of remote tables only: the distributed planner will replace this.
+ */
+public final class RemoteTables {
+  private static final Pattern MISSING = Pattern.compile("Table with name ([^ !]+) does not exist");
+  private static final int MAX_ATTACHED = 8;
+
+  /** Finds the Flight endpoint ({@code host:port}) of another live node holding a table. */
+  @FunctionalInterface
+  public interface Locator {
+    Optional<String> endpointOf(String table);
+  }
+
+  public static final Locator NONE = table -> Optional.empty();
+
+  private RemoteTables() {}
+
+  /**
+   * Prepares {@code sql}, attaching remote tables it names. Everything attached is added to
+   * {@code resources}, which the caller closes after the statement's connection.
+   */
+  public static PreparedStatement prepare(DuckDBConnection conn, String sql, Locator locator, BufferAllocator allocator,
+      boolean withData, List<AutoCloseable> resources) throws SQLException {
+    for (int attached = 0; ; attached++) {
+      try {
+        return conn.prepareStatement(sql);
+      } catch (SQLException e) {
+        Matcher m = MISSING.matcher(String.valueOf(e.getMessage()));
+        if (attached >= MAX_ATTACHED || !m.find()) {
+          throw e;
+        }
+        String table = m.group(1);
+        Optional<String> endpoint = locator.endpointOf(table);
+        if (endpoint.isEmpty()) {
+          throw e;
+        }
+        attach(conn, table, endpoint.get(), allocator, withData, resources);
+      }
+    }
+  }
+
+  private static <T> T detached(java.util.concurrent.Callable<T> call) {
+    try {
+      return io.grpc.Context.ROOT.call(call);
+    } catch (RuntimeException e) {
+      throw e;
+    } catch (Exception e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  private static void closeAttached(List<AutoCloseable> resources) {
+    QueryExecution.closeAll(resources);
+  }
+
+  private static void attach(DuckDBConnection conn, String table, String endpoint, BufferAllocator allocator,
+      boolean withData, List<AutoCloseable> resources) {
+    int colon = endpoint.lastIndexOf(':');
+    Location location = Location.forGrpcInsecure(endpoint.substring(0, colon),
+        Integer.parseInt(endpoint.substring(colon + 1)));
+    FlightClient client = FlightClient.builder(allocator, location).build();
+    resources.add(client);
+    FlightStreamReader reader;
+    try {
+      if (withData) {
+        String ticket = "{\"query\": \"SELECT * FROM " + ArrowSchemas.quoteIdentifier(table).replace("\"", "\\\"") + "\"}";
+        // detached from the incoming call's gRPC context, which is cancelled when that call returns
+        FlightStream stream = detached(() -> client.getStream(new Ticket(ticket.getBytes(StandardCharsets.UTF_8))));
+        resources.add(stream);
+        reader = new FlightStreamReader(allocator, stream);
+      } else {
+        Schema schema = detached(() -> client.getSchema(FlightDescriptor.path(table)).getSchema());
+        reader = FlightStreamReader.empty(allocator, schema);
+      }
+    } catch (FlightRuntimeException e) {
+      closeAttached(resources);
+      throw new QuiverException(ErrorCode.REMOTE_ERROR, "table " + table + " lives on node " + endpoint
+          + ", which could not serve it: " + e.getMessage(), e);
+    }
+    resources.add(reader);
+    ArrowArrayStream exported = ArrowArrayStream.allocateNew(allocator);
+    resources.add(exported);
+    Data.exportArrayStream(allocator, reader, exported);
+    conn.registerArrowStream(table, exported);
+  }
+}
