@@ -36,6 +36,7 @@ public final class FlightErrors {
       case OUT_OF_MEMORY:
         return CallStatus.RESOURCE_EXHAUSTED;
       case SERVER_SHUTTING_DOWN:
+      case NO_QUORUM:
       case IO_ERROR:
       case REMOTE_ERROR:
         return CallStatus.UNAVAILABLE;

@@ -46,9 +46,10 @@ public final class QuiverNode implements AutoCloseable {
   private ScheduledExecutorService housekeeping;
 
   /** How a node takes part in a cluster: its name, roles, and the cluster to join at start (if any). */
-  public record ClusterOptions(String nodeName, Set<NodeIdentity.Role> roles, ClusterConfig joinAtStart) {
+  public record ClusterOptions(String nodeName, Set<NodeIdentity.Role> roles, ClusterConfig joinAtStart,
+      io.quiver.catalog.raft.RaftMetadata.Config raft) {
     public static ClusterOptions standalone() {
-      return new ClusterOptions(null, EnumSet.allOf(NodeIdentity.Role.class), null);
+      return new ClusterOptions(null, EnumSet.allOf(NodeIdentity.Role.class), null, null);
     }
   }
 
@@ -91,6 +92,9 @@ public final class QuiverNode implements AutoCloseable {
       queries.setRemoteTables(cluster::endpointOfRemoteTable);
       if (clusterOptions.joinAtStart() != null) {
         cluster.start(clusterOptions.joinAtStart());
+      }
+      if (clusterOptions.raft() != null) {
+        cluster.startRaft(clusterOptions.raft());
       }
       housekeeping = Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "quiver-housekeeping");

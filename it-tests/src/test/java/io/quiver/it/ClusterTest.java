@@ -43,9 +43,9 @@ class ClusterTest {
     }
   }
 
-  /** A free port whose +100 neighbour (failure detection) is free too. */
+  /** A free gossip port whose +100 (failure detection), +200 (Raft) and +300 (Raft FD) are free too. */
   static int freeGossipPort() throws IOException {
-    for (int attempt = 0; attempt < 50; attempt++) {
+    for (int attempt = 0; attempt < 100; attempt++) {
       int port;
       try (ServerSocket s = new ServerSocket(0)) {
         port = s.getLocalPort();
@@ -53,21 +53,96 @@ class ClusterTest {
       if (port > 65_000) {
         continue;
       }
-      try (ServerSocket fd = new ServerSocket(port + 100)) {
+      try (ServerSocket fd = new ServerSocket(port + 100); ServerSocket raft = new ServerSocket(port + 200);
+          ServerSocket raftFd = new ServerSocket(port + 300)) {
         return port;
       } catch (IOException taken) {
         // try another
       }
     }
-    throw new IOException("no free gossip port pair found");
+    throw new IOException("no free gossip port set found");
   }
 
-  private NodeProcess node(String name, int gossipPort, String clusterId, List<Integer> seeds) throws Exception {
+  private NodeProcess node(String name, int gossipPort, String clusterId, List<Integer> seeds, String... extra)
+      throws Exception {
     List<String> seedList = seeds.stream().map(p -> "127.0.0.1:" + p).toList();
-    NodeProcess n = NodeProcess.start(dir.resolve(name), "--node-name=" + name, "--cluster-id=" + clusterId,
-        "--gossip-port=" + gossipPort, "--seeds=" + String.join(",", seedList));
+    List<String> args = new ArrayList<>(List.of("--node-name=" + name, "--cluster-id=" + clusterId,
+        "--gossip-port=" + gossipPort, "--seeds=" + String.join(",", seedList)));
+    args.addAll(List.of(extra));
+    NodeProcess n = NodeProcess.start(dir.resolve(name), args.toArray(new String[0]));
     nodes.add(n);
     return n;
+  }
+
+  @Test
+  void raftKeyValueStoreSurvivesLeaderLossAndRefusesWritesWithoutMajority() throws Exception {
+    List<Integer> ports = List.of(freeGossipPort(), freeGossipPort(), freeGossipPort());
+    List<String> names = List.of("r0", "r1", "r2");
+    List<NodeProcess> raftNodes = new ArrayList<>();
+    for (int i = 0; i < 3; i++) {
+      raftNodes.add(node(names.get(i), ports.get(i), "raft-it", ports, "--raft-members=r0,r1,r2"));
+    }
+    long elected = eventually("a Raft leader", () -> query(raftNodes.get(0),
+        "SELECT leader FROM trex_db_raft_status()").get(0).get(0) != null);
+    System.out.println("[cluster timing] first Raft leader elected: " + elected + " ms");
+    for (int i = 0; i < 12; i++) {
+      assertTrue(scalar(raftNodes.get(i % 3), "SELECT trex_db_kv_put('key-" + i + "', 'value-" + i + "')")
+          .startsWith("version 1"));
+    }
+    assertEquals("version 2", scalar(raftNodes.get(1), "SELECT trex_db_kv_put('key-0', 'changed')"));
+    assertEquals("changed", scalar(raftNodes.get(2), "SELECT trex_db_kv_get('key-0')"));
+    assertEquals("true", scalar(raftNodes.get(0), "SELECT trex_db_kv_exists('key-5')"));
+    assertEquals("true", scalar(raftNodes.get(0), "SELECT trex_db_kv_delete('key-11')"));
+    assertEquals("false", scalar(raftNodes.get(1), "SELECT trex_db_kv_exists('key-11')"));
+    assertEquals(List.of("raft_id", "role", "leader", "term", "commit_index", "applied_index", "members",
+        "reachable_members", "kv_keys", "maybe_stale"), columns(raftNodes.get(0), "SELECT * FROM trex_db_raft_status()"));
+    assertEquals(List.of("key", "value", "version", "updated_at", "maybe_stale"),
+        columns(raftNodes.get(0), "SELECT * FROM trex_db_kv_list()"));
+
+    // kill the leader: a new one is elected and no acknowledged key is lost
+    String leader = scalar(raftNodes.get(0), "SELECT leader FROM trex_db_raft_status()");
+    int leaderIndex = names.indexOf(leader);
+    raftNodes.get(leaderIndex).kill();
+    List<NodeProcess> alive = new ArrayList<>(raftNodes);
+    alive.remove(leaderIndex);
+    long failover = eventually("a new Raft leader", () -> {
+      String now = query(alive.get(0), "SELECT leader FROM trex_db_raft_status()").get(0).get(0);
+      return now != null && !now.equals(leader);
+    });
+    System.out.println("[cluster timing] Raft leader failover: " + failover + " ms");
+    for (NodeProcess n : alive) {
+      assertEquals("11", scalar(n, "SELECT count(*) FROM trex_db_kv_list()"));
+      assertEquals("changed", scalar(n, "SELECT trex_db_kv_get('key-0')"));
+    }
+    assertEquals("version 1", scalar(alive.get(1), "SELECT trex_db_kv_put('after-failover', 'yes')"));
+
+    // lose the majority: writes are refused at once, reads say they may be stale
+    alive.get(1).kill();
+    NodeProcess last = alive.get(0);
+    eventually("no leader on the last member", () ->
+        query(last, "SELECT leader FROM trex_db_raft_status()").get(0).get(0) == null);
+    long before = System.nanoTime();
+    SQLException refused = assertThrows(SQLException.class,
+        () -> scalar(last, "SELECT trex_db_kv_put('minority', 'no')"));
+    assertTrue((System.nanoTime() - before) / 1_000_000 < 5_000, "refused at once, not after a timeout");
+    assertTrue(refused.getMessage().contains("NO_QUORUM") && refused.getMessage().contains("majority"),
+        refused.getMessage());
+    assertEquals(List.of(List.of("true")), query(last, "SELECT DISTINCT maybe_stale FROM trex_db_kv_list()"));
+
+    // the majority comes back: writes work again and everything acknowledged is there
+    for (int i = 0; i < 3; i++) {
+      if (raftNodes.get(i) != last) {
+        nodes.remove(raftNodes.get(i));
+        nodes.add(NodeProcess.start(dir.resolve(names.get(i)), "--node-name=" + names.get(i), "--cluster-id=raft-it",
+            "--gossip-port=" + ports.get(i), "--seeds=" + String.join(",", ports.stream().map(p -> "127.0.0.1:" + p)
+                .toList()), "--raft-members=r0,r1,r2"));
+      }
+    }
+    eventually("a leader again", () -> query(last, "SELECT leader FROM trex_db_raft_status()").get(0).get(0) != null);
+    assertEquals("version 1", scalar(last, "SELECT trex_db_kv_put('majority-back', 'yes')"));
+    assertEquals("yes", scalar(last, "SELECT trex_db_kv_get('after-failover')"));
+    assertEquals("false", scalar(last, "SELECT trex_db_kv_exists('minority')"), "the refused write did not apply");
+    assertEquals("13", scalar(last, "SELECT count(*) FROM trex_db_kv_list()"), "11 + after-failover + majority-back");
   }
 
   private static List<List<String>> query(NodeProcess n, String sql) throws SQLException {

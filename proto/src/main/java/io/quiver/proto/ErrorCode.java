@@ -29,6 +29,8 @@ public enum ErrorCode {
   // INSUFFICIENT_RESOURCES 0x0002_xxxx
   OUT_OF_MEMORY(0x0002_0000, ErrorType.INSUFFICIENT_RESOURCES),
   SERVER_SHUTTING_DOWN(0x0002_0001, ErrorType.INSUFFICIENT_RESOURCES),
+  /** No majority of the Raft group is reachable: metadata writes are refused. */
+  NO_QUORUM(0x0002_0002, ErrorType.INSUFFICIENT_RESOURCES),
   // EXTERNAL 0x0003_xxxx
   IO_ERROR(0x0003_0000, ErrorType.EXTERNAL),
   REMOTE_ERROR(0x0003_0001, ErrorType.EXTERNAL);

@@ -44,8 +44,9 @@ final class ClusterCommand implements Runnable {
   }
 
   @Command(name = "start", mixinStandardHelpOptions = true,
-      description = "Start N nodes (coordinator + data each): node-i gets Flight port flight-port+i and gossip port"
-          + " gossip-port+i, data in <base-dir>/node-i; all use each other as seeds.")
+      description = "Start N nodes (coordinator + data each): node-i gets Flight port flight-port+i, gossip port"
+          + " gossip-port+i (Raft: +200), data in <base-dir>/node-i; all use each other as seeds and form one"
+          + " Raft metadata group.")
   static final class Start implements java.util.concurrent.Callable<Integer> {
     @Option(names = "--nodes", defaultValue = "3", description = "Number of nodes (default: ${DEFAULT-VALUE}).")
     int nodes;
@@ -118,8 +119,10 @@ final class ClusterCommand implements Runnable {
         }
       }
       List<String> seeds = new ArrayList<>();
+      List<String> names = new ArrayList<>();
       for (int i = 0; i < nodes; i++) {
         seeds.add(host + ":" + (gossipPort + i));
+        names.add("node-" + i);
       }
       List<Process> processes = new ArrayList<>();
       List<Path> dirs = new ArrayList<>();
@@ -129,7 +132,7 @@ final class ClusterCommand implements Runnable {
         NodeOptions o = new NodeOptions();
         new CommandLine(o).parseArgs("--host=" + host, "--flight-port=" + (flightPort + i), "--data-dir=" + dir,
             "--node-name=node-" + i, "--cluster-id=" + clusterId, "--gossip-port=" + (gossipPort + i),
-            "--seeds=" + String.join(",", seeds));
+            "--seeds=" + String.join(",", seeds), "--raft-members=" + String.join(",", names));
         o.toClusterOptions();
         processes.add(StartCommand.launch(o, dir));
         dirs.add(dir);

@@ -66,13 +66,35 @@ final class NodeOptions {
   @Option(names = "--seeds", description = "Comma-separated host:gossip-port of other members to contact first.")
   String seeds;
 
+  @Option(names = "--raft-members",
+      description = "Comma-separated names (--node-name) of every member of the Raft metadata group, this node"
+          + " included. Each member's Raft transport listens on its gossip port + " + RAFT_PORT_OFFSET
+          + " (failure detection: + " + (RAFT_PORT_OFFSET + 100) + "). Without it the node has no Raft store.")
+  String raftMembers;
+
+  static final int RAFT_PORT_OFFSET = 200;
+
   QuiverNode.ClusterOptions toClusterOptions() {
     ClusterConfig join = null;
+    String bind = gossipHost == null ? host : gossipHost;
     if (clusterId != null || (seeds != null && !seeds.isBlank())) {
-      join = new ClusterConfig(clusterId == null ? "quiver" : clusterId, gossipHost == null ? host : gossipHost,
-          gossipPort, ClusterConfig.parseSeeds(seeds), ClusterConfig.DEFAULT_SUSPECT_AFTER);
+      join = new ClusterConfig(clusterId == null ? "quiver" : clusterId, bind, gossipPort,
+          ClusterConfig.parseSeeds(seeds), ClusterConfig.DEFAULT_SUSPECT_AFTER);
     }
-    return new QuiverNode.ClusterOptions(nodeName, NodeIdentity.Role.parse(roles), join);
+    io.quiver.catalog.raft.RaftMetadata.Config raft = null;
+    if (raftMembers != null && !raftMembers.isBlank()) {
+      if (nodeName == null) {
+        throw io.quiver.proto.QuiverException.user(io.quiver.proto.ErrorCode.INVALID_ARGUMENT,
+            "--raft-members needs --node-name (a node's Raft id is its name)");
+      }
+      java.util.List<String> members = java.util.Arrays.stream(raftMembers.split(",")).map(String::trim)
+          .filter(m -> !m.isEmpty()).toList();
+      java.util.List<java.net.InetSocketAddress> peers = ClusterConfig.parseSeeds(seeds).stream()
+          .map(s -> new java.net.InetSocketAddress(s.getHostString(), s.getPort() + RAFT_PORT_OFFSET)).toList();
+      raft = new io.quiver.catalog.raft.RaftMetadata.Config(nodeName, members, bind, gossipPort + RAFT_PORT_OFFSET,
+          peers, dataDir.toAbsolutePath().resolve("raft"));
+    }
+    return new QuiverNode.ClusterOptions(nodeName, NodeIdentity.Role.parse(roles), join, raft);
   }
 
   NodeConfig toConfig() {
@@ -104,6 +126,9 @@ final class NodeOptions {
     a.add("--gossip-port=" + gossipPort);
     if (seeds != null) {
       a.add("--seeds=" + seeds);
+    }
+    if (raftMembers != null) {
+      a.add("--raft-members=" + raftMembers);
     }
     return a;
   }

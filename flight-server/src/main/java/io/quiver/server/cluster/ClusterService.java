@@ -44,6 +44,7 @@ public final class ClusterService implements AutoCloseable {
   private volatile boolean dataNode;
   private volatile GossipRegistry registry;
   private ClusterMembership membership;
+  private volatile io.quiver.catalog.raft.RaftMetadata raft;
 
   public ClusterService(NodeIdentity identity, DuckDbEngine engine, IntSupplier activeQueries, ServiceFact flightService) {
     this.identity = identity;
@@ -83,6 +84,26 @@ public final class ClusterService implements AutoCloseable {
     membership = null;
     registry = null;
     return "left cluster '" + id + "'";
+  }
+
+  /** Starts this node's member of the Raft metadata group. */
+  public synchronized void startRaft(io.quiver.catalog.raft.RaftMetadata.Config config) {
+    if (raft != null) {
+      throw new IllegalStateException("raft already started");
+    }
+    io.quiver.catalog.raft.RaftMetadata r = new io.quiver.catalog.raft.RaftMetadata(config);
+    r.start();
+    raft = r;
+  }
+
+  /** The Raft metadata store, or a clear error when this node was started without one. */
+  public io.quiver.catalog.raft.RaftMetadata raft() {
+    io.quiver.catalog.raft.RaftMetadata r = raft;
+    if (r == null) {
+      throw QuiverException.user(ErrorCode.NOT_SUPPORTED,
+          "this node has no Raft metadata store: start it with --raft-members (see ./quiver node --help)");
+    }
+    return r;
   }
 
   public synchronized boolean running() {
@@ -208,6 +229,10 @@ public final class ClusterService implements AutoCloseable {
 
   @Override
   public synchronized void close() {
+    if (raft != null) {
+      raft.close();
+      raft = null;
+    }
     if (membership != null) {
       membership.close();
       membership = null;

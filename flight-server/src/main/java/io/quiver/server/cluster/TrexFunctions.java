@@ -74,6 +74,7 @@ public final class TrexFunctions {
         a -> "Quiver " + node.version() + " (Arrow Flight SQL 18.3.0)");
     scalar(c, "trex_db_load", List.of(String.class), a -> load((String) a[0]));
 
+    registerRaftFunctions(c);
     table(c, "trex_db_nodes", List.of("node_id", "node_name", "gossip_addr", "data_node", "status"), () -> {
       List<List<String>> rows = new ArrayList<>();
       for (GossipRegistry.Member m : cluster.members()) {
@@ -114,6 +115,40 @@ public final class TrexFunctions {
       }
       return rows;
     });
+  }
+
+  /**
+   * The Raft key/value store (modelled on pgraft): put/get/delete/exists, listing and status. Reads
+   * are local; {@code maybe_stale} says when this member has no leader and may lag behind.
+   */
+  private void registerRaftFunctions(DuckDBConnection c) throws SQLException {
+    scalar(c, "trex_db_kv_put", List.of(String.class, String.class), a -> {
+      io.quiver.catalog.raft.KvStateMachine.Entry e = cluster.raft().put((String) a[0], (String) a[1]);
+      return "version " + e.version();
+    });
+    scalar(c, "trex_db_kv_get", List.of(String.class), String.class,
+        a -> cluster.raft().get((String) a[0]).map(io.quiver.catalog.raft.KvStateMachine.Entry::value).orElse(null));
+    scalar(c, "trex_db_kv_exists", List.of(String.class), Boolean.class,
+        a -> cluster.raft().get((String) a[0]).isPresent());
+    scalar(c, "trex_db_kv_delete", List.of(String.class), Boolean.class, a -> cluster.raft().delete((String) a[0]));
+    table(c, "trex_db_kv_list", List.of("key", "value", "version", "updated_at", "maybe_stale"), () -> {
+      io.quiver.catalog.raft.RaftMetadata r = cluster.raft();
+      String stale = Boolean.toString(r.maybeStale());
+      List<List<String>> rows = new ArrayList<>();
+      for (io.quiver.catalog.raft.KvStateMachine.Entry e : r.list("")) {
+        rows.add(java.util.Arrays.asList(e.key(), e.value(), Long.toString(e.version()),
+            java.time.Instant.ofEpochMilli(e.updatedAtMillis()).toString(), stale));
+      }
+      return rows;
+    });
+    table(c, "trex_db_raft_status", List.of("raft_id", "role", "leader", "term", "commit_index", "applied_index",
+        "members", "reachable_members", "kv_keys", "maybe_stale"), () -> {
+          io.quiver.catalog.raft.RaftMetadata r = cluster.raft();
+          io.quiver.catalog.raft.RaftMetadata.Status s = r.status();
+          return List.of(java.util.Arrays.asList(s.raftId(), s.role(), s.leader(), Long.toString(s.term()),
+              Long.toString(s.commitIndex()), Long.toString(s.appliedIndex()), String.join(",", s.members()),
+              Integer.toString(s.reachable()), Integer.toString(r.size()), Boolean.toString(r.maybeStale())));
+        });
   }
 
   private List<NodeFacts> liveFacts() {
@@ -177,8 +212,13 @@ public final class TrexFunctions {
 
   private static void scalar(DuckDBConnection c, String name, List<Class<?>> params, Function<Object[], String> fn)
       throws SQLException {
+    scalar(c, name, params, String.class, fn::apply);
+  }
+
+  private static void scalar(DuckDBConnection c, String name, List<Class<?>> params, Class<?> returns,
+      Function<Object[], Object> fn) throws SQLException {
     try (DuckDBScalarFunctionBuilder b = DuckDBFunctions.scalarFunction()) {
-      b.withName(name).withReturnType(String.class).withVolatile();
+      b.withName(name).withReturnType(returns).withVolatile();
       if (!params.isEmpty()) {
         b.withParameters(params.toArray(new Class<?>[0]));
       }
@@ -188,7 +228,14 @@ public final class TrexFunctions {
           for (int i = 0; i < args.length; i++) {
             args[i] = read(in.vector(i), row, params.get(i));
           }
-          out.setString(row, recordingFailures(() -> fn.apply(args)));
+          Object result = recordingFailures(() -> fn.apply(args));
+          if (result == null) {
+            out.setNull(row);
+          } else if (result instanceof Boolean bool) {
+            out.setBoolean(row, bool);
+          } else {
+            out.setString(row, result.toString());
+          }
         }
       });
       b.register(c);
