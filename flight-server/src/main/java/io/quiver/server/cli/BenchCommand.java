@@ -37,11 +37,13 @@ import picocli.CommandLine.Parameters;
  * Prints MB/s of Arrow buffer bytes and each path's ratio to the baseline measured in the same run.
  */
 @Command(name = "bench", mixinStandardHelpOptions = true,
-    description = {"Run a benchmark and print throughput ratios against a baseline measured in the same run.",
+    description = {"Run a benchmark or diagnostic and print what it measured.",
         "  stream   stream a --rows row (BIGINT, DOUBLE, VARCHAR) result via in-process DuckDB Arrow",
-        "           export (baseline), raw Flight DoGet and ADBC Flight SQL"})
+        "           export (baseline), raw Flight DoGet and ADBC Flight SQL; prints MB/s and ratios",
+        "  cluster  start 3 node processes on loopback and print join, failure detection (kill -9,",
+        "           SIGSTOP), Raft election/failover and rejoin times"})
 final class BenchCommand implements java.util.concurrent.Callable<Integer> {
-  @Parameters(index = "0", paramLabel = "WHAT", description = "Benchmark to run: stream.")
+  @Parameters(index = "0", paramLabel = "WHAT", description = "Benchmark to run: stream or cluster.")
   String what;
 
   @Option(names = "--rows", defaultValue = "10000000", description = "Rows in the result (default: ${DEFAULT-VALUE}).")
@@ -60,8 +62,12 @@ final class BenchCommand implements java.util.concurrent.Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
+    if (what.equals("cluster")) {
+      Path base = dataDir != null ? dataDir : Files.createTempDirectory("quiver-bench-cluster");
+      return new ClusterBench(base).run();
+    }
     if (!what.equals("stream")) {
-      System.err.println("quiver: unknown benchmark '" + what + "'; available: stream");
+      System.err.println("quiver: unknown benchmark '" + what + "'; available: stream, cluster");
       return 2;
     }
     if (rows < 1 || runs < 1) {
