@@ -1,26 +1,22 @@
 package io.quiver.server;
 
 import io.quiver.catalog.cluster.ClusterConfig;
-import io.quiver.catalog.cluster.NodeFacts;
 import io.quiver.catalog.engine.DuckDbEngine;
 import io.quiver.server.cluster.ClusterService;
 import io.quiver.server.cluster.NodeIdentity;
+import io.quiver.server.cluster.PluginLoader;
 import io.quiver.server.cluster.TrexFunctions;
 import io.quiver.server.query.QueryManager;
 import io.quiver.server.sql.PreparedStatementRegistry;
-import io.quiver.server.sql.SessionOptions;
 import java.io.IOException;
 import java.util.EnumSet;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Set;
-import java.util.UUID;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import org.apache.arrow.flight.FlightServer;
-import org.apache.arrow.flight.Location;
-import org.apache.arrow.flight.ServerSessionMiddleware;
 import org.apache.arrow.memory.BufferAllocator;
 import org.apache.arrow.memory.RootAllocator;
 import org.slf4j.Logger;
@@ -38,6 +34,7 @@ public final class QuiverNode implements AutoCloseable {
   private final ClusterOptions clusterOptions;
   private BufferAllocator allocator;
   private ClusterService cluster;
+  private FlightServices flightServices;
   private DuckDbEngine engine;
   private QueryManager queries;
   private PreparedStatementRegistry prepared;
@@ -79,15 +76,13 @@ public final class QuiverNode implements AutoCloseable {
       queries.start();
       prepared = new PreparedStatementRegistry(config.preparedStatementIdleTimeout());
       producer = new QuiverFlightSqlProducer(engine, allocator, queries, prepared, version());
-      server = FlightServer.builder(allocator, Location.forGrpcInsecure(config.host(), config.flightPort()), producer)
-          .middleware(SessionOptions.KEY, new ServerSessionMiddleware.Factory(() -> UUID.randomUUID().toString()))
-          .build();
+      server = FlightServices.build(allocator, producer, config.host(), config.flightPort());
       server.start();
-      long flightStarted = System.currentTimeMillis();
+      flightServices = new FlightServices(allocator, producer,
+          new FlightServices.Endpoint(config.host(), port(), System.currentTimeMillis(), true));
       NodeIdentity identity = NodeIdentity.load(config.dataDir(), clusterOptions.nodeName(), clusterOptions.roles());
-      cluster = new ClusterService(identity, engine, queries::activeQueries,
-          new NodeFacts.ServiceFact("flight", config.host(), port(), "running", flightStarted, "{}"));
-      new TrexFunctions(cluster, new TrexFunctions.NodeInfo(version(), config.host(), port(), flightStarted,
+      cluster = new ClusterService(identity, engine, queries::activeQueries, flightServices::serviceFacts);
+      new TrexFunctions(cluster, new TrexFunctions.NodeInfo(version(), flightServices, new PluginLoader(engine),
           this::settings)).register(engine);
       queries.setRemoteTables(cluster::endpointOfRemoteTable);
       if (clusterOptions.joinAtStart() != null) {
@@ -160,6 +155,9 @@ public final class QuiverNode implements AutoCloseable {
     }
     if (housekeeping != null) {
       housekeeping.shutdownNow();
+    }
+    if (flightServices != null) {
+      flightServices.close();
     }
     if (server != null) {
       server.shutdown();

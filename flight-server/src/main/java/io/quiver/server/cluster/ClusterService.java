@@ -37,7 +37,7 @@ public final class ClusterService implements AutoCloseable {
   private final NodeIdentity identity;
   private final DuckDbEngine engine;
   private final IntSupplier activeQueries;
-  private final ServiceFact flightService;
+  private final java.util.function.Supplier<List<ServiceFact>> runningServices;
   private final Map<String, String> keys = new ConcurrentHashMap<>();
   private final List<ServiceFact> registeredServices = new CopyOnWriteArrayList<>();
   private final AtomicLong version = new AtomicLong();
@@ -46,11 +46,15 @@ public final class ClusterService implements AutoCloseable {
   private ClusterMembership membership;
   private volatile io.quiver.catalog.raft.RaftMetadata raft;
 
-  public ClusterService(NodeIdentity identity, DuckDbEngine engine, IntSupplier activeQueries, ServiceFact flightService) {
+  /**
+   * @param runningServices the services this node runs (its Flight servers, main one first)
+   */
+  public ClusterService(NodeIdentity identity, DuckDbEngine engine, IntSupplier activeQueries,
+      java.util.function.Supplier<List<ServiceFact>> runningServices) {
     this.identity = identity;
     this.engine = engine;
     this.activeQueries = activeQueries;
-    this.flightService = flightService;
+    this.runningServices = runningServices;
     this.dataNode = identity.roles().contains(NodeIdentity.Role.DATA);
   }
 
@@ -156,17 +160,31 @@ public final class ClusterService implements AutoCloseable {
     return "registered service " + name + " at " + host + ":" + port;
   }
 
+  /** Withdraws a service registered with {@code trex_db_register_service}; returns whether one was. */
+  public boolean deregisterService(String name) {
+    boolean removed = registeredServices.removeIf(s -> s.name().equals(name));
+    if (removed) {
+      publishNow();
+    }
+    return removed;
+  }
+
+  /** Tells the cluster at once that the node's services changed. */
+  public void servicesChanged() {
+    publishNow();
+  }
+
   public boolean dataNode() {
     return dataNode;
   }
 
   /** This node's facts as it publishes them. */
   public NodeFacts facts(ClusterConfig config) {
-    List<ServiceFact> services = new ArrayList<>();
-    services.add(flightService);
+    List<ServiceFact> services = new ArrayList<>(runningServices.get());
+    ServiceFact main = services.get(0);
     services.addAll(registeredServices);
     return new NodeFacts(identity.nodeId(), identity.nodeName(), config.gossipAddress(), identity.roleNames(),
-        dataNode, flightService.host() + ":" + flightService.port(), services, dataNode ? localTables() : List.of(),
+        dataNode, main.host() + ":" + main.port(), services, dataNode ? localTables() : List.of(),
         activeQueries.getAsInt(), Map.copyOf(keys), identity.startedAtMillis(), version.incrementAndGet());
   }
 

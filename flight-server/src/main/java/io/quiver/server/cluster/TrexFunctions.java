@@ -8,15 +8,12 @@ import io.quiver.catalog.engine.FunctionFailures;
 import io.quiver.proto.ErrorCode;
 import io.quiver.proto.QuiverException;
 import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.sql.SQLException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Function;
 import java.util.function.Supplier;
-import java.util.zip.ZipFile;
 import org.duckdb.DuckDBConnection;
 import org.duckdb.DuckDBDataChunkWriter;
 import org.duckdb.DuckDBFunctions;
@@ -34,8 +31,8 @@ import org.duckdb.DuckDBTableFunctionInitInfo;
  * built yet raise a clear "not supported yet" error instead of returning a made-up value.
  */
 public final class TrexFunctions {
-  /** What the functions read about the node besides the cluster service. */
-  public record NodeInfo(String version, String flightHost, int flightPort, long flightStartedAtMillis,
+  /** What the functions reach besides the cluster service. */
+  public record NodeInfo(String version, io.quiver.server.FlightServices flight, PluginLoader plugins,
       Supplier<Map<String, String>> settings) {}
 
   private final ClusterService cluster;
@@ -62,17 +59,21 @@ public final class TrexFunctions {
     scalar(c, "trex_db_register_service", List.of(String.class, String.class, Integer.class),
         a -> cluster.registerService((String) a[0], (String) a[1], (Integer) a[2]));
     scalar(c, "trex_db_start_service", List.of(String.class, String.class),
-        a -> notYet("starting service extensions ('" + a[0] + "')"));
-    scalar(c, "trex_db_stop_service", List.of(String.class),
-        a -> notYet("stopping service extensions ('" + a[0] + "')"));
-    scalar(c, "trex_db_flight_start", List.of(String.class, Integer.class),
-        a -> notYet("starting a second Flight server (this node serves Flight SQL on " + node.flightHost() + ":"
-            + node.flightPort() + ")"));
-    scalar(c, "trex_db_flight_stop", List.of(String.class, Integer.class),
-        a -> notYet("stopping the node's Flight server from SQL (use ./quiver stop)"));
+        a -> startService((String) a[0], (String) a[1]));
+    scalar(c, "trex_db_stop_service", List.of(String.class), a -> stopService((String) a[0]));
+    scalar(c, "trex_db_flight_start", List.of(String.class, Integer.class), a -> {
+      String r = node.flight().start((String) a[0], (Integer) a[1]);
+      cluster.servicesChanged();
+      return r;
+    });
+    scalar(c, "trex_db_flight_stop", List.of(String.class, Integer.class), a -> {
+      String r = node.flight().stop((String) a[0], (Integer) a[1]);
+      cluster.servicesChanged();
+      return r;
+    });
     scalar(c, "trex_db_flight_version", List.of(),
         a -> "Quiver " + node.version() + " (Arrow Flight SQL 18.3.0)");
-    scalar(c, "trex_db_load", List.of(String.class), a -> load((String) a[0]));
+    scalar(c, "trex_db_load", List.of(String.class), a -> node.plugins().load((String) a[0]));
 
     registerRaftFunctions(c);
     table(c, "trex_db_nodes", List.of("node_id", "node_name", "gossip_addr", "data_node", "status"), () -> {
@@ -105,8 +106,8 @@ public final class TrexFunctions {
           return rows;
         });
     table(c, "trex_db_flight_status", List.of("hostname", "port", "uptime_seconds", "tls_enabled"),
-        () -> List.of(List.of(node.flightHost(), Integer.toString(node.flightPort()),
-            ClusterService.uptimeSeconds(node.flightStartedAtMillis()), "false")));
+        () -> node.flight().endpoints().stream().map(e -> List.of(e.host(), Integer.toString(e.port()),
+            ClusterService.uptimeSeconds(e.startedAtMillis()), "false")).toList());
     table(c, "trex_db_gossip_keys", List.of("node_name", "key", "value"), () -> {
       List<List<String>> rows = new ArrayList<>();
       for (NodeFacts f : liveFacts()) {
@@ -164,8 +165,9 @@ public final class TrexFunctions {
     rows.add(List.of("roles", String.join(",", id.roleNames())));
     rows.add(List.of("data_node", Boolean.toString(cluster.dataNode())));
     rows.add(List.of("version", node.version()));
-    rows.add(List.of("flight_host", node.flightHost()));
-    rows.add(List.of("flight_port", Integer.toString(node.flightPort())));
+    io.quiver.server.FlightServices.Endpoint main = node.flight().endpoints().get(0);
+    rows.add(List.of("flight_host", main.host()));
+    rows.add(List.of("flight_port", Integer.toString(main.port())));
     ClusterConfig cc = cluster.clusterConfig();
     rows.add(List.of("gossip", cc == null ? "stopped" : "running"));
     if (cc != null) {
@@ -185,23 +187,42 @@ public final class TrexFunctions {
     return new ClusterConfig(clusterId, host, port, ClusterConfig.parseSeeds(seeds), ClusterConfig.DEFAULT_SUSPECT_AFTER);
   }
 
-  private static String load(String path) {
-    if (path == null || path.isBlank()) {
-      throw QuiverException.user(ErrorCode.INVALID_ARGUMENT, "trex_db_load needs the path of a plugin jar");
+  /** Service extensions: {@code flight} (config {@code {"host": ..., "port": ...}}); others are not built yet. */
+  private String startService(String extension, String config) {
+    if (!"flight".equals(extension)) {
+      return notYet("the service extension '" + extension + "' (available: flight)");
     }
-    Path p = Path.of(path);
-    if (!Files.isRegularFile(p)) {
-      throw QuiverException.user(ErrorCode.INVALID_ARGUMENT, "cannot load '%s': no such file", path);
-    }
-    try (ZipFile jar = new ZipFile(p.toFile())) {
-      if (jar.size() == 0) {
-        throw QuiverException.user(ErrorCode.INVALID_ARGUMENT, "cannot load '%s': the jar is empty", path);
-      }
+    com.fasterxml.jackson.databind.JsonNode json;
+    try {
+      json = new com.fasterxml.jackson.databind.ObjectMapper().readTree(config == null ? "{}" : config);
     } catch (IOException e) {
-      throw QuiverException.user(ErrorCode.INVALID_ARGUMENT, "cannot load '%s': not a valid jar (%s)", path,
+      throw QuiverException.user(ErrorCode.INVALID_ARGUMENT, "the service config is not valid JSON: %s",
           e.getMessage());
     }
-    return notYet("loading plugin jars ('" + path + "' is a valid jar)");
+    if (json == null || !json.path("port").canConvertToInt()) {
+      throw QuiverException.user(ErrorCode.INVALID_ARGUMENT,
+          "the flight service needs a config like {\"host\": \"127.0.0.1\", \"port\": 8815}");
+    }
+    String r = node.flight().start(json.path("host").asText("127.0.0.1"), json.path("port").asInt());
+    cluster.servicesChanged();
+    return r;
+  }
+
+  private String stopService(String extension) {
+    if ("flight".equals(extension)) {
+      int n = node.flight().stopAllExtra();
+      if (n == 0) {
+        throw QuiverException.user(ErrorCode.INVALID_ARGUMENT,
+            "no extra Flight server runs (the main one stops with the node)");
+      }
+      cluster.servicesChanged();
+      return "stopped " + n + " Flight server" + (n == 1 ? "" : "s");
+    }
+    if (cluster.deregisterService(extension)) {
+      return "deregistered service " + extension;
+    }
+    throw QuiverException.user(ErrorCode.INVALID_ARGUMENT, "no service '%s' runs or is registered on this node",
+        extension);
   }
 
   private static String notYet(String what) {
