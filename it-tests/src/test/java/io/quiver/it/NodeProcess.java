@@ -74,6 +74,12 @@ final class NodeProcess implements AutoCloseable {
     return "jdbc:arrow-flight-sql://127.0.0.1:" + port + "/?useEncryption=false";
   }
 
+  /** Sends a signal (STOP freezes the node: alive but unreachable, as behind a partition; CONT resumes it). */
+  void signal(String name) throws Exception {
+    Process kill = new ProcessBuilder("kill", "-" + name, Long.toString(process.pid())).start();
+    kill.waitFor(10, TimeUnit.SECONDS);
+  }
+
   /** SIGKILL: no shutdown hook, no checkpoint. */
   void kill() throws InterruptedException {
     process.destroyForcibly();
@@ -92,8 +98,9 @@ final class NodeProcess implements AutoCloseable {
   }
 
   @Override
-  public void close() throws InterruptedException {
+  public void close() throws Exception {
     if (process.isAlive()) {
+      signal("CONT"); // a frozen process must resume to die cleanly
       kill();
     }
   }
