@@ -17,28 +17,15 @@ import org.jgroups.Message;
 import org.jgroups.ObjectMessage;
 import org.jgroups.Receiver;
 import org.jgroups.View;
-import org.jgroups.protocols.FD_ALL3;
-import org.jgroups.protocols.FD_SOCK2;
-import org.jgroups.protocols.FRAG4;
-import org.jgroups.protocols.MERGE3;
-import org.jgroups.protocols.MFC;
-import org.jgroups.protocols.TCP;
-import org.jgroups.protocols.TCPPING;
-import org.jgroups.protocols.UFC;
-import org.jgroups.protocols.UNICAST3;
-import org.jgroups.protocols.VERIFY_SUSPECT2;
-import org.jgroups.protocols.pbcast.GMS;
-import org.jgroups.protocols.pbcast.NAKACK2;
-import org.jgroups.protocols.pbcast.STABLE;
 import org.jgroups.stack.Protocol;
 import org.jgroups.util.NameCache;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Gossip membership over JGroups: a TCP transport bound to the address the user gives, discovery
- * through a static seed list, and failure detection tuned so that a killed node (its sockets close)
- * is removed within about 2 s and a hung one (SIGSTOP; heartbeats stop) within about 5 s. Each
+ * Gossip membership over JGroups ({@link JGroupsStack}: TCP bound to the address the user gives,
+ * discovery through a static seed list, failure detection of about 2 s for a killed node and 5 s
+ * for a hung one). Each
  * member publishes its {@link NodeFacts} on every change and once a {@link ClusterConfig#HEARTBEAT}
  * as a heartbeat; the {@link GossipRegistry} holds what everyone published. A member that comes back
  * rejoins by itself (discovery on the seeds, merge of partitions).
@@ -71,21 +58,7 @@ public final class ClusterMembership implements AutoCloseable {
       InetAddress bind = InetAddress.getByName(config.bindHost());
       List<InetSocketAddress> hosts = new ArrayList<>(config.seeds());
       hosts.add(new InetSocketAddress(bind, config.gossipPort()));
-      Protocol[] stack = {
-        new TCP().setBindAddr(bind).setBindPort(config.gossipPort()).setPortRange(0),
-        new TCPPING().setInitialHosts(hosts).setPortRange(0),
-        new MERGE3().setMinInterval(2_000).setMaxInterval(5_000),
-        new FD_SOCK2().setBindAddress(bind).setOffset(100).setPortRange(0),
-        new FD_ALL3().setTimeout(3_000).setInterval(1_000),
-        new VERIFY_SUSPECT2().setTimeout(1_000),
-        new NAKACK2(),
-        new UNICAST3(),
-        new STABLE(),
-        new GMS().setJoinTimeout(2_000).printLocalAddress(false).setLeaveTimeout(2_000),
-        new UFC(),
-        new MFC(),
-        new FRAG4()
-      };
+      Protocol[] stack = JGroupsStack.build(bind, config.gossipPort(), hosts, List.of(), List.of());
       channel = new JChannel(stack).name(nodeId);
       channel.setReceiver(new Receiver() {
         @Override

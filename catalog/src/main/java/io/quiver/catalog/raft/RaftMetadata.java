@@ -1,5 +1,6 @@
 package io.quiver.catalog.raft;
 
+import io.quiver.catalog.cluster.JGroupsStack;
 import io.quiver.proto.ErrorCode;
 import io.quiver.proto.QuiverException;
 import java.net.InetAddress;
@@ -14,19 +15,6 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import org.jgroups.Address;
 import org.jgroups.JChannel;
-import org.jgroups.protocols.FD_ALL3;
-import org.jgroups.protocols.FD_SOCK2;
-import org.jgroups.protocols.FRAG4;
-import org.jgroups.protocols.MERGE3;
-import org.jgroups.protocols.MFC;
-import org.jgroups.protocols.TCP;
-import org.jgroups.protocols.TCPPING;
-import org.jgroups.protocols.UFC;
-import org.jgroups.protocols.UNICAST3;
-import org.jgroups.protocols.VERIFY_SUSPECT2;
-import org.jgroups.protocols.pbcast.GMS;
-import org.jgroups.protocols.pbcast.NAKACK2;
-import org.jgroups.protocols.pbcast.STABLE;
 import org.jgroups.protocols.raft.ELECTION;
 import org.jgroups.protocols.raft.NO_DUPES;
 import org.jgroups.protocols.raft.RAFT;
@@ -92,25 +80,8 @@ public final class RaftMetadata implements AutoCloseable {
       hosts.add(new InetSocketAddress(bind, config.port()));
       RAFT raftProtocol = new RAFT().raftId(config.raftId()).members(config.members())
           .logDir(config.logDir().toString()).logPrefix("quiver-" + config.raftId()).logUseFsync(true);
-      Protocol[] stack = {
-        new TCP().setBindAddr(bind).setBindPort(config.port()).setPortRange(0),
-        new TCPPING().setInitialHosts(hosts).setPortRange(0),
-        new MERGE3().setMinInterval(2_000).setMaxInterval(5_000),
-        new FD_SOCK2().setBindAddress(bind).setOffset(100).setPortRange(0),
-        new FD_ALL3().setTimeout(3_000).setInterval(1_000),
-        new VERIFY_SUSPECT2().setTimeout(1_000),
-        new NAKACK2(),
-        new UNICAST3(),
-        new STABLE(),
-        new NO_DUPES(),
-        new GMS().setJoinTimeout(2_000).printLocalAddress(false),
-        new UFC(),
-        new MFC(),
-        new FRAG4(),
-        new ELECTION(),
-        raftProtocol,
-        new REDIRECT()
-      };
+      Protocol[] stack = JGroupsStack.build(bind, config.port(), hosts, List.of(new NO_DUPES()),
+          List.of(new ELECTION(), raftProtocol, new REDIRECT()));
       channel = new JChannel(stack).name(config.raftId());
       raft = new RaftHandle(channel, state);
       channel.connect("quiver-raft");
