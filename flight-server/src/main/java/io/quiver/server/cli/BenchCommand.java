@@ -81,7 +81,7 @@ final class BenchCommand implements java.util.concurrent.Callable<Integer> {
     try (QuiverNode node = new QuiverNode(config).start(); BufferAllocator allocator = new RootAllocator()) {
       System.out.printf("Preparing %,d rows (BIGINT, DOUBLE, VARCHAR) in %s ...%n", rows, dir);
       try (DuckDBConnection c = node.engine().newConnection(); Statement s = c.createStatement()) {
-        s.execute("CREATE OR REPLACE TABLE bench AS SELECT range::BIGINT AS id, range * 1.5 AS x, "
+        s.execute("CREATE OR REPLACE TABLE bench AS SELECT range::BIGINT AS id, (range * 1.5)::DOUBLE AS x, "
             + "'row-' || range AS s FROM range(" + rows + ")");
       }
       String sql = "SELECT * FROM bench";
