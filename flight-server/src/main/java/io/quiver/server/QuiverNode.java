@@ -3,14 +3,17 @@ package io.quiver.server;
 import io.quiver.catalog.cluster.ClusterConfig;
 import io.quiver.catalog.engine.DuckDbEngine;
 import io.quiver.server.cluster.ClusterService;
+import io.quiver.server.cluster.DistributedTables;
 import io.quiver.server.cluster.NodeIdentity;
 import io.quiver.server.cluster.PluginLoader;
 import io.quiver.server.cluster.TrexFunctions;
 import io.quiver.server.query.QueryManager;
+import io.quiver.server.query.RemoteTables;
 import io.quiver.server.sql.PreparedStatementRegistry;
 import java.io.IOException;
 import java.util.EnumSet;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.Executors;
@@ -82,9 +85,11 @@ public final class QuiverNode implements AutoCloseable {
           new FlightServices.Endpoint(config.host(), port(), System.currentTimeMillis(), true));
       NodeIdentity identity = NodeIdentity.load(config.dataDir(), clusterOptions.nodeName(), clusterOptions.roles());
       cluster = new ClusterService(identity, engine, queries::activeQueries, flightServices::serviceFacts);
+      DistributedTables distributed = new DistributedTables(cluster, engine, allocator);
       new TrexFunctions(cluster, new TrexFunctions.NodeInfo(version(), flightServices, new PluginLoader(engine),
-          this::settings)).register(engine);
-      queries.setRemoteTables(cluster::endpointOfRemoteTable);
+          distributed, this::settings)).register(engine);
+      queries.setRemoteTables(name -> distributed.partsOf(name).or(() -> cluster.endpointOfRemoteTable(name)
+          .map(endpoint -> List.of(new RemoteTables.Part(name, endpoint)))));
       if (clusterOptions.joinAtStart() != null) {
         cluster.start(clusterOptions.joinAtStart());
       }

@@ -216,6 +216,11 @@ public final class ClusterService implements AutoCloseable {
     return java.util.Optional.empty();
   }
 
+  /** Whether this node has a Raft store (distributed tables need one). */
+  public boolean hasRaft() {
+    return raft != null;
+  }
+
   private void publishNow() {
     ClusterMembership m;
     synchronized (this) {

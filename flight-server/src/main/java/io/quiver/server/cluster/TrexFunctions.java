@@ -33,7 +33,7 @@ import org.duckdb.DuckDBTableFunctionInitInfo;
 public final class TrexFunctions {
   /** What the functions reach besides the cluster service. */
   public record NodeInfo(String version, io.quiver.server.FlightServices flight, PluginLoader plugins,
-      Supplier<Map<String, String>> settings) {}
+      DistributedTables tables, Supplier<Map<String, String>> settings) {}
 
   private final ClusterService cluster;
   private final NodeInfo node;
@@ -76,6 +76,7 @@ public final class TrexFunctions {
     scalar(c, "trex_db_load", List.of(String.class), a -> node.plugins().load((String) a[0]));
 
     registerRaftFunctions(c);
+    registerPartitionFunctions(c);
     table(c, "trex_db_nodes", List.of("node_id", "node_name", "gossip_addr", "data_node", "status"), () -> {
       List<List<String>> rows = new ArrayList<>();
       for (GossipRegistry.Member m : cluster.members()) {
@@ -149,6 +150,30 @@ public final class TrexFunctions {
           return List.of(java.util.Arrays.asList(s.raftId(), s.role(), s.leader(), Long.toString(s.term()),
               Long.toString(s.commitIndex()), Long.toString(s.appliedIndex()), String.join(",", s.members()),
               Integer.toString(s.reachable()), Integer.toString(r.size()), Boolean.toString(r.maybeStale())));
+        });
+  }
+
+  /** Distributed tables (reference: "Data Partitioning"). */
+  private void registerPartitionFunctions(DuckDBConnection c) throws SQLException {
+    scalar(c, "trex_db_create_table", List.of(String.class, String.class),
+        a -> node.tables().create((String) a[0], (String) a[1]));
+    scalar(c, "trex_db_partition_table", List.of(String.class, String.class),
+        a -> notYet("partitioning an existing table ('" + a[0] + "')"));
+    scalar(c, "trex_db_repartition_table", List.of(String.class, String.class),
+        a -> notYet("repartitioning ('" + a[0] + "')"));
+    table(c, "trex_db_partitions", List.of("table_name", "strategy", "column", "partition_id", "node_name",
+        "flight_endpoint"), () -> {
+          List<List<String>> rows = new ArrayList<>();
+          Map<String, String> endpoints = node.tables().endpoints();
+          for (DistributedTables.Definition d : node.tables().all()) {
+            for (io.quiver.partitioning.ShardPlacement.Shard shard : d.shards()) {
+              for (String n : shard.nodes()) {
+                rows.add(java.util.Arrays.asList(d.name(), d.strategy(), d.column(), Integer.toString(shard.id()), n,
+                    endpoints.get(n)));
+              }
+            }
+          }
+          return rows;
         });
   }
 

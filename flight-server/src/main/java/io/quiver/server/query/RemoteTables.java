@@ -33,11 +33,14 @@ public final class RemoteTables {
   private static final Pattern MISSING = Pattern.compile("Table with name ([^ !]+) does not exist");
   private static final int MAX_ATTACHED = 8;
 
-  /** Finds the Flight endpoint ({@code host:port}) of another live node holding a table. */
+  /** Where the rows of a name that is not a local table live: one or more parts, read as UNION ALL. */
   @FunctionalInterface
   public interface Locator {
-    Optional<String> endpointOf(String table);
+    Optional<List<Part>> partsOf(String table);
   }
+
+  /** A table on a node: {@code endpoint} {@code host:port}, or {@code null} for this node. */
+  public record Part(String table, String endpoint) {}
 
   public static final Locator NONE = table -> Optional.empty();
 
@@ -58,11 +61,11 @@ public final class RemoteTables {
           throw e;
         }
         String table = m.group(1);
-        Optional<String> endpoint = locator.endpointOf(table);
-        if (endpoint.isEmpty()) {
+        Optional<List<Part>> parts = locator.partsOf(table);
+        if (parts.isEmpty()) {
           throw e;
         }
-        attach(conn, table, endpoint.get(), allocator, withData, resources);
+        attachParts(conn, table, parts.get(), allocator, withData, resources);
       }
     }
   }
@@ -81,8 +84,33 @@ public final class RemoteTables {
     QueryExecution.closeAll(resources);
   }
 
-  private static void attach(DuckDBConnection conn, String table, String endpoint, BufferAllocator allocator,
-      boolean withData, List<AutoCloseable> resources) {
+  /**
+   * One remote part is attached under the table's own name; several (the shards of a distributed
+   * table) are attached under internal names and joined by a temporary UNION ALL view.
+   */
+  private static void attachParts(DuckDBConnection conn, String table, List<Part> parts, BufferAllocator allocator,
+      boolean withData, List<AutoCloseable> resources) throws SQLException {
+    if (parts.size() == 1 && parts.get(0).endpoint() != null && parts.get(0).table().equals(table)) {
+      attach(conn, table, parts.get(0).table(), parts.get(0).endpoint(), allocator, withData, resources);
+      return;
+    }
+    StringBuilder union = new StringBuilder();
+    for (Part p : parts) {
+      String source = p.table();
+      if (p.endpoint() != null) {
+        source = "__quiver_remote_" + p.table();
+        attach(conn, source, p.table(), p.endpoint(), allocator, withData, resources);
+      }
+      union.append(union.length() == 0 ? "" : " UNION ALL ").append("SELECT * FROM ")
+          .append(ArrowSchemas.quoteIdentifier(source));
+    }
+    try (java.sql.Statement s = conn.createStatement()) {
+      s.execute("CREATE TEMP VIEW " + ArrowSchemas.quoteIdentifier(table) + " AS " + union);
+    }
+  }
+
+  private static void attach(DuckDBConnection conn, String name, String table, String endpoint,
+      BufferAllocator allocator, boolean withData, List<AutoCloseable> resources) {
     int colon = endpoint.lastIndexOf(':');
     Location location = Location.forGrpcInsecure(endpoint.substring(0, colon),
         Integer.parseInt(endpoint.substring(colon + 1)));
@@ -109,6 +137,6 @@ public final class RemoteTables {
     ArrowArrayStream exported = ArrowArrayStream.allocateNew(allocator);
     resources.add(exported);
     Data.exportArrayStream(allocator, reader, exported);
-    conn.registerArrowStream(table, exported);
+    conn.registerArrowStream(name, exported);
   }
 }

@@ -1,0 +1,227 @@
+package io.quiver.server.cluster;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.quiver.catalog.cluster.GossipRegistry;
+import io.quiver.catalog.cluster.NodeFacts;
+import io.quiver.catalog.cluster.NodeStatus;
+import io.quiver.catalog.engine.ArrowSchemas;
+import io.quiver.catalog.engine.DuckDbEngine;
+import io.quiver.catalog.engine.DuckDbErrors;
+import io.quiver.catalog.raft.KvStateMachine;
+import io.quiver.partitioning.PartitionSpec;
+import io.quiver.partitioning.PartitionSpecParser;
+import io.quiver.partitioning.ShardPlacement;
+import io.quiver.proto.ErrorCode;
+import io.quiver.proto.QuiverException;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import org.apache.arrow.flight.Action;
+import org.apache.arrow.flight.FlightClient;
+import org.apache.arrow.flight.Location;
+import org.apache.arrow.flight.Result;
+import org.apache.arrow.memory.BufferAllocator;
+import org.duckdb.DuckDBConnection;
+
+/**
+ * Distributed tables: their definitions (columns, partition spec, shard placement) live in the
+ * Raft store under {@code tables/<name>}; each shard is a local table {@code <name>_<shard>} on the
+ * nodes that hold it. Creating a table validates the config against the columns, places the
+ * shards on the alive data nodes and creates them over Flight.
+ */
+public final class DistributedTables {
+  static final String PREFIX = "tables/";
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  /** A distributed table as stored in Raft. */
+  public record Definition(String name, Map<String, String> columns, String strategy, String column,
+      int numPartitions, List<String> ranges, int replicationFactor, String colocateWith,
+      List<ShardPlacement.Shard> shards) {}
+
+  private final ClusterService cluster;
+  private final DuckDbEngine engine;
+  private final BufferAllocator allocator;
+
+  public DistributedTables(ClusterService cluster, DuckDbEngine engine, BufferAllocator allocator) {
+    this.cluster = cluster;
+    this.engine = engine;
+    this.allocator = allocator;
+  }
+
+  /** {@code trex_db_create_table(create_sql, config)}. */
+  public String create(String createSql, String config) {
+    var raft = cluster.raft();
+    Probe probe = probe(createSql);
+    if (raft.get(PREFIX + probe.table()).isPresent()) {
+      throw QuiverException.user(ErrorCode.ALREADY_EXISTS, "distributed table '%s' already exists", probe.table());
+    }
+    PartitionSpec spec = PartitionSpecParser.parse(config, probe.table(), probe.columns());
+    List<ShardPlacement.Shard> shards = placement(spec);
+    Map<String, String> endpoints = endpoints();
+    StringBuilder columnsSql = new StringBuilder();
+    probe.columns().forEach((name, type) -> columnsSql.append(columnsSql.length() == 0 ? "" : ", ")
+        .append(ArrowSchemas.quoteIdentifier(name)).append(' ').append(type));
+    for (ShardPlacement.Shard shard : shards) {
+      String ddl = "CREATE TABLE " + ArrowSchemas.quoteIdentifier(ShardPlacement.shardTable(probe.table(), shard.id()))
+          + " (" + columnsSql + ")";
+      for (String node : shard.nodes()) {
+        runOn(node, endpoints, ddl);
+      }
+    }
+    Definition d = new Definition(probe.table(), probe.columns(), spec.strategy(),
+        spec instanceof PartitionSpec.Hash h ? h.column() : spec instanceof PartitionSpec.Range r ? r.column() : null,
+        spec.numPartitions(), spec instanceof PartitionSpec.Range r ? r.bounds() : List.of(), spec.replicationFactor(),
+        spec.colocateWith().orElse(null), shards);
+    try {
+      raft.put(PREFIX + probe.table(), JSON.writeValueAsString(d));
+    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+      throw new QuiverException(ErrorCode.GENERIC_INTERNAL_ERROR, "cannot encode the table definition", e);
+    }
+    return "created distributed table " + probe.table() + " (" + spec.strategy() + ", " + shards.size() + " shard"
+        + (shards.size() == 1 ? "" : "s") + " on " + shards.stream().flatMap(s -> s.nodes().stream()).distinct().count()
+        + " node(s))";
+  }
+
+  public Optional<Definition> definition(String table) {
+    return cluster.raft().get(PREFIX + table).map(DistributedTables::decode);
+  }
+
+  public List<Definition> all() {
+    return cluster.raft().list(PREFIX).stream().map(DistributedTables::decode).toList();
+  }
+
+  private static Definition decode(KvStateMachine.Entry e) {
+    try {
+      return JSON.readValue(e.value(), Definition.class);
+    } catch (java.io.IOException ex) {
+      throw new QuiverException(ErrorCode.GENERIC_INTERNAL_ERROR, "unreadable definition under " + e.key(), ex);
+    }
+  }
+
+  /**
+   * The shards of a distributed table as parts to read: for each shard, this node's copy if it has
+   * one, else the first alive copy. Empty when {@code table} is not a distributed table.
+   */
+  public Optional<List<io.quiver.server.query.RemoteTables.Part>> partsOf(String table) {
+    if (!cluster.hasRaft()) {
+      return Optional.empty();
+    }
+    Optional<Definition> d = definition(table);
+    if (d.isEmpty()) {
+      return Optional.empty();
+    }
+    Map<String, String> endpoints = endpoints();
+    String self = cluster.identity().nodeName();
+    List<io.quiver.server.query.RemoteTables.Part> parts = new ArrayList<>();
+    for (ShardPlacement.Shard shard : d.get().shards()) {
+      String shardTable = ShardPlacement.shardTable(d.get().name(), shard.id());
+      if (shard.nodes().contains(self)) {
+        parts.add(new io.quiver.server.query.RemoteTables.Part(shardTable, null));
+        continue;
+      }
+      String node = shard.nodes().stream().filter(endpoints::containsKey).findFirst().orElseThrow(() ->
+          new QuiverException(ErrorCode.REMOTE_ERROR, "shard " + shardTable + " of " + table
+              + " has no alive copy (its nodes: " + String.join(", ", shard.nodes()) + ")"));
+      parts.add(new io.quiver.server.query.RemoteTables.Part(shardTable, endpoints.get(node)));
+    }
+    return Optional.of(parts);
+  }
+
+  /** Node name → Flight endpoint of the members gossip sees alive. */
+  public Map<String, String> endpoints() {
+    Map<String, String> m = new LinkedHashMap<>();
+    for (GossipRegistry.Member member : cluster.members()) {
+      if (member.status() != NodeStatus.DEAD) {
+        m.put(member.facts().nodeName(), member.facts().flightEndpoint());
+      }
+    }
+    return m;
+  }
+
+  private List<ShardPlacement.Shard> placement(PartitionSpec spec) {
+    if (spec.colocateWith().isPresent()) {
+      Definition other = definition(spec.colocateWith().get()).orElseThrow(() -> QuiverException.user(
+          ErrorCode.INVALID_ARGUMENT, "config.colocate_with '%s' is not a distributed table", spec.colocateWith().get()));
+      if (other.numPartitions() != spec.numPartitions() || !other.strategy().equals(spec.strategy())) {
+        throw QuiverException.user(ErrorCode.INVALID_ARGUMENT,
+            "config.colocate_with '%s' has %d %s partitions; a co-located table needs the same strategy and count",
+            other.name(), other.numPartitions(), other.strategy());
+      }
+      return other.shards();
+    }
+    List<String> dataNodes = new ArrayList<>();
+    for (GossipRegistry.Member m : cluster.members()) {
+      if (m.status() == NodeStatus.ALIVE && m.facts().dataNode()) {
+        dataNodes.add(m.facts().nodeName());
+      }
+    }
+    return ShardPlacement.place(spec, dataNodes);
+  }
+
+  /** Runs a statement on a node: locally, or over Flight's {@code query} action. */
+  private void runOn(String node, Map<String, String> endpoints, String sql) {
+    if (node.equals(cluster.identity().nodeName())) {
+      try (DuckDBConnection c = engine.newConnection(); Statement s = c.createStatement()) {
+        s.execute(sql);
+      } catch (SQLException e) {
+        throw DuckDbErrors.translate(e);
+      }
+      return;
+    }
+    String endpoint = endpoints.get(node);
+    if (endpoint == null) {
+      throw new QuiverException(ErrorCode.REMOTE_ERROR, "node " + node + " is not alive; cannot run: " + sql);
+    }
+    int colon = endpoint.lastIndexOf(':');
+    try (FlightClient client = FlightClient.builder(allocator, Location.forGrpcInsecure(endpoint.substring(0, colon),
+        Integer.parseInt(endpoint.substring(colon + 1)))).build()) {
+      byte[] body = JSON.writeValueAsBytes(Map.of("query", sql));
+      Iterator<Result> results = io.grpc.Context.ROOT.call(() -> client.doAction(new Action("query", body)));
+      while (results.hasNext()) {
+        results.next();
+      }
+    } catch (RuntimeException e) {
+      throw new QuiverException(ErrorCode.REMOTE_ERROR, "node " + node + " refused '" + sql + "': " + e.getMessage(), e);
+    } catch (Exception e) {
+      throw new QuiverException(ErrorCode.REMOTE_ERROR, "cannot reach node " + node + ": " + e.getMessage(), e);
+    }
+  }
+
+  private record Probe(String table, Map<String, String> columns) {}
+
+  /** Runs the CREATE TABLE in a scratch in-memory database to learn the table's name and columns. */
+  private static Probe probe(String createSql) {
+    if (createSql == null || !createSql.trim().toUpperCase(java.util.Locale.ROOT).startsWith("CREATE TABLE")) {
+      throw QuiverException.user(ErrorCode.INVALID_ARGUMENT, "create_sql must be a CREATE TABLE statement, got: %s",
+          createSql);
+    }
+    try (Connection c = DriverManager.getConnection("jdbc:duckdb:"); Statement s = c.createStatement()) {
+      s.execute(createSql);
+      String table;
+      try (ResultSet rs = s.executeQuery("SELECT table_name FROM duckdb_tables() WHERE NOT internal")) {
+        if (!rs.next()) {
+          throw QuiverException.user(ErrorCode.INVALID_ARGUMENT, "create_sql created no table");
+        }
+        table = rs.getString(1);
+      }
+      Map<String, String> columns = new LinkedHashMap<>();
+      try (ResultSet rs = s.executeQuery("SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = '"
+          + table.replace("'", "''") + "' ORDER BY column_index")) {
+        while (rs.next()) {
+          columns.put(rs.getString(1), rs.getString(2));
+        }
+      }
+      return new Probe(table, columns);
+    } catch (SQLException e) {
+      throw DuckDbErrors.translate(e);
+    }
+  }
+}
