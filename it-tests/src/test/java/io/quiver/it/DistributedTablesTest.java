@@ -145,6 +145,11 @@ class DistributedTablesTest {
     for (NodeProcess n : nodes) {
       assertEquals(List.of(List.of("40", "6180")), query(n.port(), "SELECT count(*), sum(id) FROM orders"));
     }
+    for (String write : List.of("INSERT INTO orders VALUES (1, 'c', 1.0)", "UPDATE orders SET amount = 2",
+        "DELETE FROM orders")) {
+      SQLException e = assertThrows(SQLException.class, () -> update(p0, write));
+      assertTrue(e.getMessage().contains("NOT_SUPPORTED") && e.getMessage().contains("'orders'"), e.getMessage());
+    }
     update(p0, "INSERT INTO nation_0 VALUES (1, 'x')");
     assertEquals(List.of(List.of("1")), query(p0, "SELECT count(*) FROM nation"));
 

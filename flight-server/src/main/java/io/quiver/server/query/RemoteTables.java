@@ -32,6 +32,8 @@ import org.duckdb.DuckDBConnection;
 public final class RemoteTables {
   private static final Pattern MISSING = Pattern.compile("Table with name ([^ !]+) does not exist");
   private static final int MAX_ATTACHED = 8;
+  private static final Pattern WRITE_TO_VIEW = Pattern.compile(
+      "is not an? table|Can only (update|delete from) base table|Cannot insert into|cannot be modified");
 
   /** Where the rows of a name that is not a local table live: one or more parts, read as UNION ALL. */
   @FunctionalInterface
@@ -52,11 +54,17 @@ public final class RemoteTables {
    */
   public static PreparedStatement prepare(DuckDBConnection conn, String sql, Locator locator, BufferAllocator allocator,
       boolean withData, List<AutoCloseable> resources) throws SQLException {
+    List<String> attachedNames = new java.util.ArrayList<>();
     for (int attached = 0; ; attached++) {
       try {
         return conn.prepareStatement(sql);
       } catch (SQLException e) {
         Matcher m = MISSING.matcher(String.valueOf(e.getMessage()));
+        if (!attachedNames.isEmpty() && WRITE_TO_VIEW.matcher(String.valueOf(e.getMessage())).find()) {
+          throw QuiverException.user(ErrorCode.NOT_SUPPORTED,
+              "writing to %s, which lives on other nodes, is not supported yet: reads work; INSERT, UPDATE and "
+              + "DELETE are not yet routed to the shards", String.join(", ", attachedNames));
+        }
         if (attached >= MAX_ATTACHED || !m.find()) {
           throw e;
         }
@@ -66,6 +74,7 @@ public final class RemoteTables {
           throw e;
         }
         attachParts(conn, table, parts.get(), allocator, withData, resources);
+        attachedNames.add("'" + table + "'");
       }
     }
   }
