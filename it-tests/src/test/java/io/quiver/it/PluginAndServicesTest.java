@@ -20,6 +20,7 @@ import java.util.jar.JarOutputStream;
 import javax.tools.JavaCompiler;
 import javax.tools.ToolProvider;
 import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -37,6 +38,11 @@ class PluginAndServicesTest {
   @BeforeAll
   static void start() throws Exception {
     node = TestNode.start();
+  }
+
+  @AfterEach
+  void noLeaks() throws Exception {
+    node.assertNoLeaks();
   }
 
   @AfterAll
