@@ -40,7 +40,6 @@ public final class ClusterMembership implements AutoCloseable {
   private final GossipRegistry registry;
   private JChannel channel;
   private ScheduledExecutorService heartbeat;
-  private long startedAtMillis;
 
   public ClusterMembership(ClusterConfig config, String nodeId, Supplier<NodeFacts> localFacts,
       GossipRegistry registry) {
@@ -71,7 +70,6 @@ public final class ClusterMembership implements AutoCloseable {
           onView(view);
         }
       });
-      startedAtMillis = System.currentTimeMillis();
       channel.connect("quiver-" + config.clusterId());
     } catch (Exception e) {
       closeChannel();
@@ -91,10 +89,6 @@ public final class ClusterMembership implements AutoCloseable {
 
   public ClusterConfig config() {
     return config;
-  }
-
-  public long startedAtMillis() {
-    return startedAtMillis;
   }
 
   /** Publishes the local facts now (after a change), besides the regular heartbeat. */

@@ -70,7 +70,7 @@ public final class ClusterService implements AutoCloseable {
           membership.config().clusterId(), membership.config().gossipAddress());
     }
     GossipRegistry r = new GossipRegistry(config.suspectAfter(), DEAD_RETENTION);
-    ClusterMembership m = new ClusterMembership(config, identity.nodeId(), () -> facts(config), r);
+    ClusterMembership m = new ClusterMembership(config, identity.nodeId(), () -> facts(config.gossipAddress()), r);
     m.start();
     registry = r;
     membership = m;
@@ -178,12 +178,12 @@ public final class ClusterService implements AutoCloseable {
     return dataNode;
   }
 
-  /** This node's facts as it publishes them. */
-  public NodeFacts facts(ClusterConfig config) {
+  /** This node's facts as it publishes them; {@code gossipAddress} is empty when gossip does not run. */
+  public NodeFacts facts(String gossipAddress) {
     List<ServiceFact> services = new ArrayList<>(runningServices.get());
     ServiceFact main = services.get(0);
     services.addAll(registeredServices);
-    return new NodeFacts(identity.nodeId(), identity.nodeName(), config.gossipAddress(), identity.roleNames(),
+    return new NodeFacts(identity.nodeId(), identity.nodeName(), gossipAddress, identity.roleNames(),
         dataNode, main.host() + ":" + main.port(), services, dataNode ? localTables() : List.of(),
         activeQueries.getAsInt(), Map.copyOf(keys), identity.startedAtMillis(), version.incrementAndGet());
   }
@@ -194,11 +194,13 @@ public final class ClusterService implements AutoCloseable {
     if (r != null) {
       return r.members();
     }
-    ClusterConfig local = new ClusterConfig("local", "-", 1, List.of(), ClusterConfig.DEFAULT_SUSPECT_AFTER);
-    NodeFacts self = facts(local);
-    self = new NodeFacts(self.nodeId(), self.nodeName(), "", self.roles(), self.dataNode(), self.flightEndpoint(),
-        self.services(), self.tables(), self.activeQueries(), self.keys(), self.startedAtMillis(), self.version());
-    return List.of(new GossipRegistry.Member(self, io.quiver.catalog.cluster.NodeStatus.ALIVE, 0));
+    return List.of(new GossipRegistry.Member(facts(""), io.quiver.catalog.cluster.NodeStatus.ALIVE, 0));
+  }
+
+  /** Members not known to be dead (just this node without gossip): whose tables and services are offered. */
+  public List<NodeFacts> liveFacts() {
+    GossipRegistry r = registry;
+    return r != null ? r.liveFacts() : List.of(facts(""));
   }
 
   /** The Flight endpoint of another live data node that advertises {@code table}, if any. */

@@ -13,6 +13,7 @@ import io.quiver.partitioning.PartitionSpecParser;
 import io.quiver.partitioning.ShardPlacement;
 import io.quiver.proto.ErrorCode;
 import io.quiver.proto.QuiverException;
+import io.quiver.server.query.NodeCalls;
 import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.ResultSet;
@@ -26,7 +27,6 @@ import java.util.Map;
 import java.util.Optional;
 import org.apache.arrow.flight.Action;
 import org.apache.arrow.flight.FlightClient;
-import org.apache.arrow.flight.Location;
 import org.apache.arrow.flight.Result;
 import org.apache.arrow.memory.BufferAllocator;
 import org.duckdb.DuckDBConnection;
@@ -138,10 +138,8 @@ public final class DistributedTables {
   /** Node name → Flight endpoint of the members gossip sees alive. */
   public Map<String, String> endpoints() {
     Map<String, String> m = new LinkedHashMap<>();
-    for (GossipRegistry.Member member : cluster.members()) {
-      if (member.status() != NodeStatus.DEAD) {
-        m.put(member.facts().nodeName(), member.facts().flightEndpoint());
-      }
+    for (NodeFacts f : cluster.liveFacts()) {
+      m.put(f.nodeName(), f.flightEndpoint());
     }
     return m;
   }
@@ -180,11 +178,9 @@ public final class DistributedTables {
     if (endpoint == null) {
       throw new QuiverException(ErrorCode.REMOTE_ERROR, "node " + node + " is not alive; cannot run: " + sql);
     }
-    int colon = endpoint.lastIndexOf(':');
-    try (FlightClient client = FlightClient.builder(allocator, Location.forGrpcInsecure(endpoint.substring(0, colon),
-        Integer.parseInt(endpoint.substring(colon + 1)))).build()) {
+    try (FlightClient client = FlightClient.builder(allocator, NodeCalls.location(endpoint)).build()) {
       byte[] body = JSON.writeValueAsBytes(Map.of("query", sql));
-      Iterator<Result> results = io.grpc.Context.ROOT.call(() -> client.doAction(new Action("query", body)));
+      Iterator<Result> results = NodeCalls.detached(() -> client.doAction(new Action("query", body)));
       while (results.hasNext()) {
         results.next();
       }

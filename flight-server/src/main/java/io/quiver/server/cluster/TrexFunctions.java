@@ -88,7 +88,7 @@ public final class TrexFunctions {
     table(c, "trex_db_config", List.of("key", "value"), this::configRows);
     table(c, "trex_db_tables", List.of("node_name", "table_name", "approx_rows", "schema_hash"), () -> {
       List<List<String>> rows = new ArrayList<>();
-      for (NodeFacts f : liveFacts()) {
+      for (NodeFacts f : cluster.liveFacts()) {
         for (NodeFacts.TableFact t : f.tables()) {
           rows.add(List.of(f.nodeName(), t.name(), Long.toString(t.approxRows()), t.schemaHash()));
         }
@@ -98,7 +98,7 @@ public final class TrexFunctions {
     table(c, "trex_db_services", List.of("node_name", "service_name", "host", "port", "status", "uptime_seconds",
         "config"), () -> {
           List<List<String>> rows = new ArrayList<>();
-          for (NodeFacts f : liveFacts()) {
+          for (NodeFacts f : cluster.liveFacts()) {
             for (NodeFacts.ServiceFact s : f.services()) {
               rows.add(List.of(f.nodeName(), s.name(), s.host(), Integer.toString(s.port()), s.status(),
                   ClusterService.uptimeSeconds(s.startedAtMillis()), s.config()));
@@ -111,7 +111,7 @@ public final class TrexFunctions {
             ClusterService.uptimeSeconds(e.startedAtMillis()), "false")).toList());
     table(c, "trex_db_gossip_keys", List.of("node_name", "key", "value"), () -> {
       List<List<String>> rows = new ArrayList<>();
-      for (NodeFacts f : liveFacts()) {
+      for (NodeFacts f : cluster.liveFacts()) {
         f.keys().entrySet().stream().sorted(Map.Entry.comparingByKey())
             .forEach(e -> rows.add(List.of(f.nodeName(), e.getKey(), e.getValue())));
       }
@@ -175,11 +175,6 @@ public final class TrexFunctions {
           }
           return rows;
         });
-  }
-
-  private List<NodeFacts> liveFacts() {
-    return cluster.members().stream().filter(m -> m.status() != io.quiver.catalog.cluster.NodeStatus.DEAD)
-        .map(GossipRegistry.Member::facts).toList();
   }
 
   private List<List<String>> configRows() {

@@ -16,7 +16,6 @@ import org.apache.arrow.flight.FlightClient;
 import org.apache.arrow.flight.FlightDescriptor;
 import org.apache.arrow.flight.FlightRuntimeException;
 import org.apache.arrow.flight.FlightStream;
-import org.apache.arrow.flight.Location;
 import org.apache.arrow.flight.Ticket;
 import org.apache.arrow.memory.BufferAllocator;
 import org.apache.arrow.vector.types.pojo.Schema;
@@ -79,20 +78,6 @@ public final class RemoteTables {
     }
   }
 
-  private static <T> T detached(java.util.concurrent.Callable<T> call) {
-    try {
-      return io.grpc.Context.ROOT.call(call);
-    } catch (RuntimeException e) {
-      throw e;
-    } catch (Exception e) {
-      throw new IllegalStateException(e);
-    }
-  }
-
-  private static void closeAttached(List<AutoCloseable> resources) {
-    QueryExecution.closeAll(resources);
-  }
-
   /**
    * One remote part is attached under the table's own name; several (the shards of a distributed
    * table) are attached under internal names and joined by a temporary UNION ALL view.
@@ -120,25 +105,21 @@ public final class RemoteTables {
 
   private static void attach(DuckDBConnection conn, String name, String table, String endpoint,
       BufferAllocator allocator, boolean withData, List<AutoCloseable> resources) {
-    int colon = endpoint.lastIndexOf(':');
-    Location location = Location.forGrpcInsecure(endpoint.substring(0, colon),
-        Integer.parseInt(endpoint.substring(colon + 1)));
-    FlightClient client = FlightClient.builder(allocator, location).build();
+    FlightClient client = FlightClient.builder(allocator, NodeCalls.location(endpoint)).build();
     resources.add(client);
     FlightStreamReader reader;
     try {
       if (withData) {
         String ticket = "{\"query\": \"SELECT * FROM " + ArrowSchemas.quoteIdentifier(table).replace("\"", "\\\"") + "\"}";
-        // detached from the incoming call's gRPC context, which is cancelled when that call returns
-        FlightStream stream = detached(() -> client.getStream(new Ticket(ticket.getBytes(StandardCharsets.UTF_8))));
+        FlightStream stream = NodeCalls.detached(() -> client.getStream(new Ticket(ticket.getBytes(StandardCharsets.UTF_8))));
         resources.add(stream);
         reader = new FlightStreamReader(allocator, stream);
       } else {
-        Schema schema = detached(() -> client.getSchema(FlightDescriptor.path(table)).getSchema());
+        Schema schema = NodeCalls.detached(() -> client.getSchema(FlightDescriptor.path(table)).getSchema());
         reader = FlightStreamReader.empty(allocator, schema);
       }
     } catch (FlightRuntimeException e) {
-      closeAttached(resources);
+      QueryExecution.closeAll(resources);
       throw new QuiverException(ErrorCode.REMOTE_ERROR, "table " + table + " lives on node " + endpoint
           + ", which could not serve it: " + e.getMessage(), e);
     }

@@ -109,22 +109,20 @@ public final class SessionOptions {
           return false;
         }
       case CATALOG:
-        return exists("SELECT 1 FROM duckdb_databases() WHERE database_name = ?", value, null);
+        return exists("SELECT 1 FROM duckdb_databases() WHERE database_name = ?", value);
       case SCHEMA:
         String catalog = stringOf(session.getSessionOption(CATALOG));
         return exists("SELECT 1 FROM duckdb_schemas() WHERE schema_name = ? AND (? IS NULL OR database_name = ?)",
-            value, catalog);
+            value, catalog, catalog);
       default:
         return false;
     }
   }
 
-  private boolean exists(String sql, String value, String catalog) {
+  private boolean exists(String sql, String... params) {
     try (DuckDBConnection c = engine.newConnection(); PreparedStatement ps = c.prepareStatement(sql)) {
-      ps.setString(1, value);
-      if (ps.getParameterMetaData().getParameterCount() > 1) {
-        ps.setString(2, catalog);
-        ps.setString(3, catalog);
+      for (int i = 0; i < params.length; i++) {
+        ps.setString(i + 1, params[i]);
       }
       try (ResultSet rs = ps.executeQuery()) {
         return rs.next();
