@@ -14,7 +14,6 @@ import java.sql.ResultSet;
 import java.sql.ResultSetMetaData;
 import java.sql.SQLException;
 import java.sql.Statement;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -29,8 +28,6 @@ import org.junit.jupiter.api.io.TempDir;
  * tightly (the bounds here only stop a broken build from hanging).
  */
 class ClusterTest {
-  private static final Duration BOUND = Duration.ofSeconds(30);
-
   @TempDir
   Path dir;
 
@@ -152,19 +149,7 @@ class ClusterTest {
   }
 
   private static List<List<String>> query(NodeProcess n, String sql) throws SQLException {
-    try (Connection c = DriverManager.getConnection(n.jdbcUrl()); Statement s = c.createStatement();
-        ResultSet rs = s.executeQuery(sql)) {
-      List<List<String>> rows = new ArrayList<>();
-      int cols = rs.getMetaData().getColumnCount();
-      while (rs.next()) {
-        List<String> row = new ArrayList<>();
-        for (int i = 1; i <= cols; i++) {
-          row.add(rs.getString(i));
-        }
-        rows.add(row);
-      }
-      return rows;
-    }
+    return ItSql.query(n.port(), sql);
   }
 
   private static List<String> columns(NodeProcess n, String sql) throws SQLException {
@@ -181,19 +166,11 @@ class ClusterTest {
   }
 
   private static String scalar(NodeProcess n, String sql) throws SQLException {
-    return query(n, sql).get(0).get(0);
+    return ItSql.scalar(n.port(), sql);
   }
 
-  /** Polls until the condition holds; returns the milliseconds it took. */
   private static long eventually(String what, Callable<Boolean> condition) throws Exception {
-    long start = System.nanoTime();
-    while (System.nanoTime() - start < BOUND.toNanos()) {
-      if (condition.call()) {
-        return (System.nanoTime() - start) / 1_000_000;
-      }
-      Thread.sleep(100);
-    }
-    throw new AssertionError(what + " did not happen within " + BOUND.toSeconds() + " s");
+    return ItSql.eventually(what, false, condition);
   }
 
   private static String statusOf(NodeProcess observer, String name) throws SQLException {

@@ -5,12 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Path;
-import java.sql.Connection;
-import java.sql.DriverManager;
-import java.sql.ResultSet;
 import java.sql.SQLException;
-import java.sql.Statement;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -39,25 +34,11 @@ class DistributedTablesTest {
   }
 
   private static List<List<String>> query(int port, String sql) throws SQLException {
-    try (Connection c = DriverManager.getConnection("jdbc:arrow-flight-sql://127.0.0.1:" + port
-        + "/?useEncryption=false"); Statement s = c.createStatement(); ResultSet rs = s.executeQuery(sql)) {
-      List<List<String>> rows = new ArrayList<>();
-      while (rs.next()) {
-        List<String> row = new ArrayList<>();
-        for (int i = 1; i <= rs.getMetaData().getColumnCount(); i++) {
-          row.add(rs.getString(i));
-        }
-        rows.add(row);
-      }
-      return rows;
-    }
+    return ItSql.query(port, sql);
   }
 
   private static void update(int port, String sql) throws SQLException {
-    try (Connection c = DriverManager.getConnection("jdbc:arrow-flight-sql://127.0.0.1:" + port
-        + "/?useEncryption=false"); Statement s = c.createStatement()) {
-      s.executeUpdate(sql);
-    }
+    ItSql.update(port, sql);
   }
 
   private static String refusal(int port, String create, String config) {
@@ -67,18 +48,7 @@ class DistributedTablesTest {
   }
 
   private static void eventually(String what, Callable<Boolean> condition) throws Exception {
-    long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
-    while (System.nanoTime() < deadline) {
-      try {
-        if (condition.call()) {
-          return;
-        }
-      } catch (SQLException retry) {
-        // a node may still be seen alive for a moment after it died
-      }
-      Thread.sleep(200);
-    }
-    throw new AssertionError(what + " did not happen within 30 s");
+    ItSql.eventually(what, true, condition);
   }
 
   @Test

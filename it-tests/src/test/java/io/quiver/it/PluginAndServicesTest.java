@@ -10,10 +10,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
-import java.sql.DriverManager;
-import java.sql.ResultSet;
 import java.sql.SQLException;
-import java.sql.Statement;
 import java.util.List;
 import java.util.jar.JarEntry;
 import java.util.jar.JarOutputStream;
@@ -51,11 +48,7 @@ class PluginAndServicesTest {
   }
 
   private static String scalar(int port, String sql) throws SQLException {
-    try (Connection c = DriverManager.getConnection("jdbc:arrow-flight-sql://127.0.0.1:" + port
-        + "/?useEncryption=false"); Statement s = c.createStatement(); ResultSet rs = s.executeQuery(sql)) {
-      rs.next();
-      return rs.getString(1);
-    }
+    return ItSql.scalar(port, sql);
   }
 
   private Path buildPluginJar() throws Exception {
