@@ -16,6 +16,9 @@ import io.quiver.server.query.RemoteTables;
 import io.quiver.server.query.ParameterValues;
 import io.quiver.server.query.ResultStreamer;
 import io.quiver.server.query.SessionContext;
+import io.quiver.server.cluster.DistributedTables;
+import io.quiver.server.cluster.DistributedWrites;
+import io.quiver.server.cluster.ShardTransactions;
 import io.quiver.server.sql.BulkIngest;
 import io.quiver.server.sql.CatalogMetadata;
 import io.quiver.server.sql.PreparedStatementRegistry;
@@ -28,6 +31,8 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
+import java.util.OptionalLong;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -110,6 +115,8 @@ public final class QuiverFlightSqlProducer implements FlightSqlProducer, AutoClo
   private final BulkIngest ingest;
   private final SqlInfoBuilder sqlInfo;
   private final ObjectMapper json = new ObjectMapper();
+  private volatile DistributedWrites writes;
+  private volatile ShardTransactions shardTransactions;
 
   public QuiverFlightSqlProducer(DuckDbEngine engine, BufferAllocator allocator, QueryManager queries,
       PreparedStatementRegistry prepared, String version) {
@@ -121,6 +128,36 @@ public final class QuiverFlightSqlProducer implements FlightSqlProducer, AutoClo
     this.catalog = new CatalogMetadata(engine, allocator);
     this.ingest = new BulkIngest(engine);
     this.sqlInfo = ServerSqlInfo.build(version);
+  }
+
+  /** Routes writes to distributed tables and takes part in other coordinators' writes (once in a cluster). */
+  public void enableDistributedWrites(DistributedWrites writes, ShardTransactions shardTransactions) {
+    this.writes = writes;
+    this.shardTransactions = shardTransactions;
+  }
+
+  /** Runs {@code sql} as a distributed write when it writes to a distributed table. */
+  private OptionalLong routedWrite(String sql, SessionContext session, List<List<Object>> params) {
+    DistributedWrites w = writes;
+    if (w == null) {
+      return OptionalLong.empty();
+    }
+    Optional<DistributedWrites.Target> target = w.target(sql);
+    return target.isEmpty() ? OptionalLong.empty() : OptionalLong.of(w.execute(target.get(), session, params));
+  }
+
+  /** A batch of parameter rows for a prepared INSERT into a distributed table, inserted set-wise. */
+  private OptionalLong distributedParameterBatch(Prepared p, SessionContext session, FlightStream stream) {
+    DistributedWrites w = writes;
+    Optional<DistributedWrites.Target> target = w == null ? Optional.empty() : w.target(p.sql());
+    return target.isEmpty() ? OptionalLong.empty()
+        : w.insertParameterBatch(target.get(), session, p.parameterSchema().getFields().size(), stream);
+  }
+
+  private FlightInfo updateCountInfo(long count, FlightDescriptor descriptor) {
+    Ticket ticket = new Ticket(Any.pack(TicketStatementQuery.newBuilder()
+        .setStatementHandle(ByteString.copyFromUtf8(UPDATE_COUNT_HANDLE_PREFIX + count)).build()).toByteArray());
+    return new FlightInfo(QueryExecution.UPDATE_COUNT_SCHEMA, descriptor, List.of(new FlightEndpoint(ticket)), -1, -1);
   }
 
   // ---------------------------------------------------------------- statements
@@ -146,6 +183,10 @@ public final class QuiverFlightSqlProducer implements FlightSqlProducer, AutoClo
    */
   private FlightInfo execute(String sql, SessionContext session, List<List<Object>> params,
       FlightDescriptor descriptor, BooleanSupplier clientGone) throws Exception {
+    OptionalLong routed = routedWrite(sql, session, params);
+    if (routed.isPresent()) {
+      return updateCountInfo(routed.getAsLong(), descriptor);
+    }
     QueryExecution exec = queries.submit(sql, session, params);
     if (exec.kind() != QueryExecution.Kind.ROWS) {
       await(exec, clientGone);
@@ -213,6 +254,11 @@ public final class QuiverFlightSqlProducer implements FlightSqlProducer, AutoClo
   public Runnable acceptPutStatement(CommandStatementUpdate command, CallContext context, FlightStream flightStream,
       StreamListener<PutResult> ackStream) {
     return () -> put(ackStream, () -> {
+      OptionalLong routed = routedWrite(command.getQuery(), sessions.contextOf(context), List.of());
+      if (routed.isPresent()) {
+        sendUpdateCount(ackStream, routed.getAsLong());
+        return;
+      }
       QueryExecution exec = queries.submit(command.getQuery(), sessions.contextOf(context), List.of());
       sendUpdateCount(ackStream, runToEnd(exec, context::isCancelled));
     });
@@ -223,7 +269,17 @@ public final class QuiverFlightSqlProducer implements FlightSqlProducer, AutoClo
       FlightStream flightStream, StreamListener<PutResult> ackStream) {
     return () -> put(ackStream, () -> {
       Prepared p = prepared.get(command.getPreparedStatementHandle().toStringUtf8());
+      OptionalLong batch = distributedParameterBatch(p, sessions.contextOf(context), flightStream);
+      if (batch.isPresent()) {
+        sendUpdateCount(ackStream, batch.getAsLong());
+        return;
+      }
       List<List<Object>> rows = readParameters(flightStream, p);
+      OptionalLong routed = routedWrite(p.sql(), sessions.contextOf(context), rows.isEmpty() ? p.boundRows() : rows);
+      if (routed.isPresent()) {
+        sendUpdateCount(ackStream, routed.getAsLong());
+        return;
+      }
       QueryExecution exec = queries.submit(p.sql(), sessions.contextOf(context), rows.isEmpty() ? p.boundRows() : rows);
       sendUpdateCount(ackStream, runToEnd(exec, context::isCancelled));
     });
@@ -244,6 +300,12 @@ public final class QuiverFlightSqlProducer implements FlightSqlProducer, AutoClo
   public Runnable acceptPutStatementBulkIngest(CommandStatementIngest command, CallContext context,
       FlightStream flightStream, StreamListener<PutResult> ackStream) {
     return () -> put(ackStream, () -> {
+      DistributedWrites w = writes;
+      Optional<DistributedTables.Definition> distributed = w == null ? Optional.empty() : w.ingestTarget(command);
+      if (distributed.isPresent()) {
+        sendUpdateCount(ackStream, w.ingest(command, distributed.get(), sessions.contextOf(context), flightStream));
+        return;
+      }
       long rows;
       try (BufferAllocator child = allocator.newChildAllocator("ingest-" + command.getTable(), 0, Long.MAX_VALUE)) {
         rows = ingest.ingest(command, sessions.contextOf(context), flightStream, child);
@@ -321,7 +383,10 @@ public final class QuiverFlightSqlProducer implements FlightSqlProducer, AutoClo
     List<AutoCloseable> attachments = new ArrayList<>();
     try (DuckDBConnection conn = engine.newConnection()) {
       session.apply(conn);
-      try (PreparedStatement ps = RemoteTables.prepare(conn, sql, queries.remoteTables(), allocator, false,
+      DistributedWrites w = writes;
+      Optional<DistributedWrites.Target> target = w == null ? Optional.empty() : w.target(sql);
+      String toPrepare = target.isPresent() ? w.stageStatement(conn, target.get()) : sql;
+      try (PreparedStatement ps = RemoteTables.prepare(conn, toPrepare, queries.remoteTables(), allocator, false,
           attachments)) {
         DuckDBResultSetMetaData md = (DuckDBResultSetMetaData) ps.getMetaData();
         ParameterMetaData pm = ps.getParameterMetaData();
@@ -596,6 +661,24 @@ public final class QuiverFlightSqlProducer implements FlightSqlProducer, AutoClo
         : new String(cmd, StandardCharsets.UTF_8), sessions.contextOf(context)).dataset()));
   }
 
+  /** DoPut: Flight SQL commands, or rows of another coordinator's distributed write for a shard. */
+  @Override
+  public Runnable acceptPut(CallContext context, FlightStream flightStream, StreamListener<PutResult> ackStream) {
+    FlightDescriptor d = flightStream.getDescriptor();
+    String[] append = d.isCommand() && looksLikeJson(d.getCommand()) ? DistributedWrites.appendTarget(d.getCommand())
+        : null;
+    if (append == null) {
+      return FlightSqlProducer.super.acceptPut(context, flightStream, ackStream);
+    }
+    return () -> put(ackStream, () -> {
+      ShardTransactions txns = shardTransactions;
+      if (txns == null) {
+        throw QuiverException.user(ErrorCode.NOT_SUPPORTED, "this node is not in a cluster; it takes no shard writes");
+      }
+      sendUpdateCount(ackStream, txns.append(append[0], append[1], flightStream));
+    });
+  }
+
   /** ListFlights: one flight per user table, readable with a JSON ticket. */
   @Override
   public void listFlights(CallContext context, Criteria criteria, StreamListener<FlightInfo> listener) {
@@ -636,14 +719,25 @@ public final class QuiverFlightSqlProducer implements FlightSqlProducer, AutoClo
   /** DoAction {@code query}: runs a statement given as {@code {"query": "<sql>"}}; answers {@code {"status":"ok"}}. */
   @Override
   public void doAction(CallContext context, Action action, StreamListener<Result> listener) {
+    if (DistributedWrites.ACTION.equals(action.getType())) {
+      respond(listener, () -> {
+        ShardTransactions txns = shardTransactions;
+        if (txns == null) {
+          throw QuiverException.user(ErrorCode.NOT_SUPPORTED, "this node is not in a cluster; it takes no shard writes");
+        }
+        listener.onNext(new Result(DistributedWrites.handle(txns, action.getBody())));
+      });
+      return;
+    }
     if (!ACTION_QUERY.equals(action.getType())) {
       FlightSqlProducer.super.doAction(context, action, listener);
       return;
     }
     respond(listener, () -> {
-      QueryExecution exec = queries.submit(jsonQuery(action.getBody(), "action body"), sessions.contextOf(context),
-          List.of());
-      runToEnd(exec, context::isCancelled);
+      String sql = jsonQuery(action.getBody(), "action body");
+      if (routedWrite(sql, sessions.contextOf(context), List.of()).isEmpty()) {
+        runToEnd(queries.submit(sql, sessions.contextOf(context), List.of()), context::isCancelled);
+      }
       listener.onNext(new Result(ACTION_OK));
     });
   }

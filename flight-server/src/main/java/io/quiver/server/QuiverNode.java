@@ -4,6 +4,8 @@ import io.quiver.catalog.cluster.ClusterConfig;
 import io.quiver.catalog.engine.DuckDbEngine;
 import io.quiver.server.cluster.ClusterService;
 import io.quiver.server.cluster.DistributedTables;
+import io.quiver.server.cluster.DistributedWrites;
+import io.quiver.server.cluster.ShardTransactions;
 import io.quiver.server.cluster.NodeIdentity;
 import io.quiver.server.cluster.PluginLoader;
 import io.quiver.server.cluster.TrexFunctions;
@@ -44,6 +46,7 @@ public final class QuiverNode implements AutoCloseable {
   private QuiverFlightSqlProducer producer;
   private FlightServer server;
   private ScheduledExecutorService housekeeping;
+  private ShardTransactions shardTransactions;
 
   /** How a node takes part in a cluster: its name, roles, and the cluster to join at start (if any). */
   public record ClusterOptions(String nodeName, Set<NodeIdentity.Role> roles, ClusterConfig joinAtStart,
@@ -88,6 +91,9 @@ public final class QuiverNode implements AutoCloseable {
       DistributedTables distributed = new DistributedTables(cluster, engine, allocator);
       new TrexFunctions(cluster, new TrexFunctions.NodeInfo(version(), flightServices, new PluginLoader(engine),
           distributed, this::settings)).register(engine);
+      shardTransactions = new ShardTransactions(engine, allocator, name -> queries.remoteTables().partsOf(name));
+      producer.enableDistributedWrites(new DistributedWrites(distributed, cluster, engine, allocator,
+          queries::remoteTables), shardTransactions);
       queries.setRemoteTables(name -> distributed.partsOf(name).or(() -> cluster.endpointOfRemoteTable(name)
           .map(endpoint -> List.of(new RemoteTables.Part(name, endpoint)))));
       if (clusterOptions.joinAtStart() != null) {
@@ -179,6 +185,9 @@ public final class QuiverNode implements AutoCloseable {
         Thread.currentThread().interrupt();
       }
       server = null;
+    }
+    if (shardTransactions != null) {
+      shardTransactions.close();
     }
     if (producer != null) {
       producer.close();

@@ -4,30 +4,59 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
 import java.sql.SQLException;
+import java.sql.Statement;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
 import java.util.concurrent.Callable;
-import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Distributed tables on 3 node processes: creation with hash, range and replicated configs, the
- * refusals of bad configs, trex_db_partitions(), and reads of the whole table from any node, also
- * with a node down when every shard has 2 copies. (Writes are routed by a later part of the
- * partitioning issue; here the shards are filled directly.)
+ * Distributed tables on one cluster of 3 node processes, step by step: creation with hash, range
+ * and replicated configs and the refusals of bad configs; trex_db_partitions(); writes routed to
+ * the shards (INSERT VALUES/SELECT, prepared, COPY, UPDATE, DELETE, partition key changes) that are
+ * all-or-nothing; a million rows through JDBC prepared batches checked shard by shard against a
+ * single-node DuckDB oracle; and, last, reads with a node down when every shard has 2 copies.
  */
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class DistributedTablesTest {
   @TempDir
-  Path dir;
+  static Path dir;
 
-  private final List<NodeProcess> nodes = new ArrayList<>();
+  private static final List<NodeProcess> nodes = new ArrayList<>();
+  private static int p0;
 
-  @AfterEach
-  void stopAll() throws Exception {
+  @BeforeAll
+  static void startCluster() throws Exception {
+    List<Integer> gossip = List.of(ClusterTest.freeGossipPort(), ClusterTest.freeGossipPort(),
+        ClusterTest.freeGossipPort());
+    String seeds = String.join(",", gossip.stream().map(p -> "127.0.0.1:" + p).toList());
+    for (int i = 0; i < 3; i++) {
+      nodes.add(NodeProcess.start(dir.resolve("d" + i), "--node-name=d" + i, "--cluster-id=dist",
+          "--gossip-port=" + gossip.get(i), "--seeds=" + seeds, "--raft-members=d0,d1,d2"));
+    }
+    p0 = nodes.get(0).port();
+    eventually("3 alive nodes and a Raft leader", () -> query(p0, "SELECT count(*) FROM trex_db_nodes() WHERE status "
+        + "= 'alive'").get(0).get(0).equals("3") && query(p0, "SELECT leader FROM trex_db_raft_status()").get(0).get(0)
+        != null);
+  }
+
+  @AfterAll
+  static void stopAll() throws Exception {
     for (NodeProcess n : nodes) {
       n.close();
     }
@@ -51,20 +80,40 @@ class DistributedTablesTest {
     ItSql.eventually(what, true, condition);
   }
 
-  @Test
-  void createPlaceAndReadDistributedTables() throws Exception {
-    List<Integer> gossip = List.of(ClusterTest.freeGossipPort(), ClusterTest.freeGossipPort(),
-        ClusterTest.freeGossipPort());
-    String seeds = String.join(",", gossip.stream().map(p -> "127.0.0.1:" + p).toList());
-    for (int i = 0; i < 3; i++) {
-      nodes.add(NodeProcess.start(dir.resolve("d" + i), "--node-name=d" + i, "--cluster-id=dist",
-          "--gossip-port=" + gossip.get(i), "--seeds=" + seeds, "--raft-members=d0,d1,d2"));
-    }
-    int p0 = nodes.get(0).port();
-    eventually("3 alive nodes and a Raft leader", () -> query(p0, "SELECT count(*) FROM trex_db_nodes() WHERE status "
-        + "= 'alive'").get(0).get(0).equals("3") && query(p0, "SELECT leader FROM trex_db_raft_status()").get(0).get(0)
-        != null);
+  private static int portOf(String node) {
+    return nodes.get(Integer.parseInt(node.substring(1))).port();
+  }
 
+  /** shard id -> [count, sum(key)] read from every copy of every shard; asserts the copies agree. */
+  private static Map<Integer, List<String>> perShard(String table, String key) throws SQLException {
+    Map<Integer, List<String>> out = new TreeMap<>();
+    for (List<String> p : query(p0, "SELECT partition_id, node_name FROM trex_db_partitions() WHERE table_name = '"
+        + table + "' ORDER BY 1, 2")) {
+      int shard = Integer.parseInt(p.get(0));
+      List<String> got = query(portOf(p.get(1)), "SELECT count(*), coalesce(sum(" + key + "), 0) FROM " + table + "_"
+          + shard).get(0);
+      List<String> before = out.putIfAbsent(shard, got);
+      assertEquals(before == null ? got : before, got, "copies of shard " + shard + " of " + table + " differ");
+    }
+    return out;
+  }
+
+  /** The same per-shard figures computed by a single-node DuckDB over {@code rowsSql}. */
+  private static Map<Integer, List<String>> oracle(String rowsSql, String shardExpr, String key) throws SQLException {
+    Map<Integer, List<String>> out = new TreeMap<>();
+    try (Connection c = DriverManager.getConnection("jdbc:duckdb:"); Statement s = c.createStatement();
+        ResultSet rs = s.executeQuery("SELECT " + shardExpr + " AS shard, count(*), coalesce(sum(" + key + "), 0) FROM ("
+            + rowsSql + ") GROUP BY 1")) {
+      while (rs.next()) {
+        out.put(rs.getInt(1), List.of(rs.getString(2), rs.getString(3)));
+      }
+    }
+    return out;
+  }
+
+  @Test
+  @Order(1)
+  void createAndPlace() throws Exception {
     assertEquals("created distributed table orders (hash, 4 shards on 3 node(s))", query(p0,
         "SELECT trex_db_create_table('CREATE TABLE orders (id BIGINT, customer VARCHAR, amount DOUBLE)', "
         + "'{\"strategy\": \"hash\", \"column\": \"id\", \"num_partitions\": 4, \"replication_factor\": 2}')")
@@ -103,30 +152,99 @@ class DistributedTablesTest {
         + "'orders' ORDER BY 1, 2"), "co-located tables share the shard -> node mapping");
     assertEquals(List.of(List.of("3")), query(p0, "SELECT count(DISTINCT node_name) FROM trex_db_partitions() "
         + "WHERE table_name = 'nation'"));
+  }
 
-    // fill every copy of every shard (10 rows each), then read the whole table from every node
-    Map<String, Integer> ports = Map.of("d0", nodes.get(0).port(), "d1", nodes.get(1).port(), "d2",
-        nodes.get(2).port());
-    for (List<String> p : placements) {
-      int shard = Integer.parseInt(p.get(0));
-      update(ports.get(p.get(1)), "INSERT INTO orders_" + shard + " SELECT " + shard + " * 100 + range, 'c', 1.5 "
-          + "FROM range(10)");
+  @Test
+  @Order(2)
+  void writesAreRoutedToTheShardsAllOrNothing() throws Exception {
+    int p1 = nodes.get(1).port();
+    update(p0, "INSERT INTO orders VALUES (1, 'a', 1.5), (2, 'b', 2.5), (3, 'c', 3.5)");
+    update(p1, "INSERT INTO orders SELECT range, 'x', range * 1.0 FROM range(10, 1010)");
+    try (Connection c = DriverManager.getConnection(ItSql.url(p1));
+        PreparedStatement ps = c.prepareStatement("INSERT INTO orders VALUES (?, ?, ?)")) {
+      for (int i = 2000; i < 2100; i++) {
+        ps.setLong(1, i);
+        ps.setString(2, "p");
+        ps.setDouble(3, i / 2.0);
+        ps.addBatch();
+      }
+      assertEquals(100, java.util.Arrays.stream(ps.executeBatch()).sum(), "the driver reports the batch as one count");
     }
+    Path csv = dir.resolve("orders.csv");
+    Files.writeString(csv, "id,customer,amount\n3000,csv,1\n3001,csv,2\n");
+    update(nodes.get(2).port(), "COPY orders FROM '" + csv + "' (HEADER)");
+    String all = "SELECT 1 AS id UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT range FROM range(10, 1010) "
+        + "UNION ALL SELECT range FROM range(2000, 2100) UNION ALL SELECT 3000 UNION ALL SELECT 3001";
+    String hash4 = "hash(id::BIGINT) % 4";
+    assertEquals(oracle(all, hash4, "id"), perShard("orders", "id"));
     for (NodeProcess n : nodes) {
-      assertEquals(List.of(List.of("40", "6180")), query(n.port(), "SELECT count(*), sum(id) FROM orders"));
+      assertEquals(List.of(List.of("1105")), query(n.port(), "SELECT count(*) FROM orders"));
     }
-    for (String write : List.of("INSERT INTO orders VALUES (1, 'c', 1.0)", "UPDATE orders SET amount = 2",
-        "DELETE FROM orders")) {
-      SQLException e = assertThrows(SQLException.class, () -> update(p0, write));
-      assertTrue(e.getMessage().contains("NOT_SUPPORTED") && e.getMessage().contains("'orders'"), e.getMessage());
-    }
-    update(p0, "INSERT INTO nation_0 VALUES (1, 'x')");
-    assertEquals(List.of(List.of("1")), query(p0, "SELECT count(*) FROM nation"));
 
+    // nothing of a failing statement is written: NULL keys, type errors, an unknown column
+    for (String bad : List.of("INSERT INTO orders VALUES (5000, 'ok', 1), (NULL, 'no key', 2)",
+        "INSERT INTO orders VALUES (5001, 'ok', 1), (5002, 'bad', 'abc')",
+        "UPDATE orders SET nope = 1", "UPDATE orders SET id = NULL WHERE id = 1")) {
+      SQLException e = assertThrows(SQLException.class, () -> update(p0, bad));
+      assertTrue(!e.getMessage().contains("__quiver"), e.getMessage());
+      if (bad.contains("NULL")) {
+        assertTrue(e.getMessage().contains("NULL partition key (column id of distributed table orders)"),
+            e.getMessage());
+      }
+    }
+    assertEquals(oracle(all, hash4, "id"), perShard("orders", "id"));
+
+    // UPDATE and DELETE run on the owning shards; changing the key moves the row
+    update(p0, "UPDATE orders SET amount = amount + 1 WHERE id < 4");
+    assertEquals(List.of(List.of("10.5")), query(p1, "SELECT sum(amount) FROM orders WHERE id < 4"));
+    update(p0, "DELETE FROM orders WHERE id >= 500 AND id < 1010");
+    update(p1, "UPDATE orders SET id = id + 100000 WHERE id < 100");
+    String after = "SELECT range + 100000 AS id FROM range(1, 4) UNION ALL SELECT range + 100000 FROM range(10, 100) "
+        + "UNION ALL SELECT range FROM range(100, 500) UNION ALL SELECT range FROM range(2000, 2100) "
+        + "UNION ALL SELECT 3000 UNION ALL SELECT 3001";
+    assertEquals(oracle(after, hash4, "id"), perShard("orders", "id"));
+    assertEquals(List.of(List.of("595", "2.5", "p")), query(p0, "SELECT count(*), min(amount) FILTER "
+        + "(WHERE id = 100001), max(customer) FILTER (WHERE id = 2050) FROM orders"));
+
+    // range and replicated tables
+    update(p0, "INSERT INTO by_day SELECT DATE '2023-12-30' + range::INTEGER, 1 FROM range(200)");
+    assertEquals(oracle("SELECT DATE '2023-12-30' + range::INTEGER AS day FROM range(200)",
+        "CASE WHEN day < DATE '2024-01-01' THEN 0 WHEN day < DATE '2024-07-01' THEN 1 ELSE 2 END", "1"),
+        perShard("by_day", "1"));
+    update(p0, "INSERT INTO nation VALUES (1, 'one'), (2, 'two')");
+    assertEquals(Map.of(0, List.of("2", "3")), perShard("nation", "code"));
+
+    // a million rows through JDBC prepared batches, checked shard by shard against DuckDB
+    update(p0, "DELETE FROM orders");
+    long start = System.nanoTime();
+    try (Connection c = DriverManager.getConnection(ItSql.url(p1));
+        PreparedStatement ps = c.prepareStatement("INSERT INTO orders VALUES (?, ?, ?)")) {
+      for (int i = 0; i < 1_000_000; i++) {
+        ps.setLong(1, i);
+        ps.setString(2, "c" + (i % 97));
+        ps.setDouble(3, i * 0.5);
+        ps.addBatch();
+        if (i % 50_000 == 49_999) {
+          ps.executeBatch();
+        }
+      }
+    }
+    System.out.printf("1,000,000 rows through JDBC prepared batches: %.1f s%n", (System.nanoTime() - start) / 1e9);
+    assertEquals(oracle("SELECT range AS id FROM range(1000000)", hash4, "id"), perShard("orders", "id"));
+    assertEquals(List.of(List.of("1000000", "249999750000", "97")), query(nodes.get(2).port(),
+        "SELECT count(*), sum(amount)::BIGINT, count(DISTINCT customer) FROM orders"));
+  }
+
+  @Test
+  @Order(9)
+  void readsSurviveANodeWithReplicas() throws Exception {
+    Map<Integer, List<String>> before = perShard("orders", "id");
+    long rows = before.values().stream().mapToLong(v -> Long.parseLong(v.get(0))).sum();
+    String expected = Long.toString(rows);
     // kill a node: every shard still has an alive copy, so everything is still read
     nodes.get(1).kill();
     eventually("the whole table readable without d1", () ->
-        query(p0, "SELECT count(*), sum(id) FROM orders").equals(List.of(List.of("40", "6180")))
-        && query(nodes.get(2).port(), "SELECT count(*) FROM orders").equals(List.of(List.of("40"))));
+        query(p0, "SELECT count(*) FROM orders").equals(List.of(List.of(expected)))
+        && query(nodes.get(2).port(), "SELECT count(*) FROM orders").equals(List.of(List.of(expected))));
   }
 }

@@ -44,7 +44,31 @@ public final class DistributedTables {
   /** A distributed table as stored in Raft. */
   public record Definition(String name, Map<String, String> columns, String strategy, String column,
       int numPartitions, List<String> ranges, int replicationFactor, String colocateWith,
-      List<ShardPlacement.Shard> shards) {}
+      List<ShardPlacement.Shard> shards) {
+    /** The partitioning as a spec value. */
+    public PartitionSpec spec() {
+      Optional<String> colocate = Optional.ofNullable(colocateWith);
+      return switch (strategy) {
+        case "hash" -> new PartitionSpec.Hash(column, numPartitions, replicationFactor, colocate);
+        case "range" -> new PartitionSpec.Range(column, ranges, replicationFactor, colocate);
+        default -> new PartitionSpec.Replicated();
+      };
+    }
+
+    /** The SQL expression giving a row's shard id, over the (quoted) partition column. */
+    public String shardExpression() {
+      return column == null ? "0" : io.quiver.partitioning.ShardRouting.shardExpression(spec(),
+          ArrowSchemas.quoteIdentifier(column), columns.get(column));
+    }
+
+    /** The column list for a CREATE TABLE of a shard or staging table: {@code "a" INTEGER, ...}. */
+    public String columnsSql() {
+      StringBuilder b = new StringBuilder();
+      columns.forEach((name, type) -> b.append(b.length() == 0 ? "" : ", ")
+          .append(ArrowSchemas.quoteIdentifier(name)).append(' ').append(type));
+      return b.toString();
+    }
+  }
 
   private final ClusterService cluster;
   private final DuckDbEngine engine;

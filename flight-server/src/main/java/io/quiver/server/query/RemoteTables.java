@@ -61,8 +61,9 @@ public final class RemoteTables {
         Matcher m = MISSING.matcher(String.valueOf(e.getMessage()));
         if (!attachedNames.isEmpty() && WRITE_TO_VIEW.matcher(String.valueOf(e.getMessage())).find()) {
           throw QuiverException.user(ErrorCode.NOT_SUPPORTED,
-              "writing to %s, which lives on other nodes, is not supported yet: reads work; INSERT, UPDATE and "
-              + "DELETE are not yet routed to the shards", String.join(", ", attachedNames));
+              "writing to %s, which lives on other nodes, is not supported in this form: a node-local table is "
+              + "written on its own node; a distributed table takes INSERT, COPY ... FROM, UPDATE and DELETE on itself",
+              String.join(", ", attachedNames));
         }
         if (attached >= MAX_ATTACHED || !m.find()) {
           throw e;
