@@ -71,6 +71,20 @@ public final class FlightErrors {
     if (t instanceof java.util.concurrent.CompletionException && t.getCause() != null) {
       return toQuiver(t.getCause());
     }
+    if (t instanceof org.apache.arrow.flight.FlightRuntimeException f) {
+      // another node's answer: keep its error code ("[CODE] message") when it sent one
+      String description = f.status().description() == null ? f.getMessage() : f.status().description();
+      java.util.regex.Matcher m = java.util.regex.Pattern.compile("^\\[([A-Z_]+)\\] (.*)$", java.util.regex.Pattern.DOTALL)
+          .matcher(description == null ? "" : description);
+      if (m.matches()) {
+        for (ErrorCode code : ErrorCode.values()) {
+          if (code.name().equals(m.group(1))) {
+            return new QuiverException(code, m.group(2), t);
+          }
+        }
+      }
+      return new QuiverException(ErrorCode.REMOTE_ERROR, f.status().code() + ": " + description, t);
+    }
     if (t instanceof OutOfMemoryError || t instanceof org.apache.arrow.memory.OutOfMemoryException) {
       LOG.warn("query ran out of memory", t);
       return new QuiverException(ErrorCode.OUT_OF_MEMORY,

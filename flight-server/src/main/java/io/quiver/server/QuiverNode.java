@@ -5,6 +5,7 @@ import io.quiver.catalog.engine.DuckDbEngine;
 import io.quiver.server.cluster.ClusterService;
 import io.quiver.server.cluster.DistributedTables;
 import io.quiver.server.cluster.DistributedWrites;
+import io.quiver.server.cluster.Repartitioning;
 import io.quiver.server.cluster.ShardTransactions;
 import io.quiver.server.cluster.NodeIdentity;
 import io.quiver.server.cluster.PluginLoader;
@@ -47,6 +48,7 @@ public final class QuiverNode implements AutoCloseable {
   private FlightServer server;
   private ScheduledExecutorService housekeeping;
   private ShardTransactions shardTransactions;
+  private Repartitioning moves;
 
   /** How a node takes part in a cluster: its name, roles, and the cluster to join at start (if any). */
   public record ClusterOptions(String nodeName, Set<NodeIdentity.Role> roles, ClusterConfig joinAtStart,
@@ -89,11 +91,12 @@ public final class QuiverNode implements AutoCloseable {
       NodeIdentity identity = NodeIdentity.load(config.dataDir(), clusterOptions.nodeName(), clusterOptions.roles());
       cluster = new ClusterService(identity, engine, queries::activeQueries, flightServices::serviceFacts);
       DistributedTables distributed = new DistributedTables(cluster, engine, allocator);
-      new TrexFunctions(cluster, new TrexFunctions.NodeInfo(version(), flightServices, new PluginLoader(engine),
-          distributed, this::settings)).register(engine);
       shardTransactions = new ShardTransactions(engine, allocator, name -> queries.remoteTables().partsOf(name));
-      producer.enableDistributedWrites(new DistributedWrites(distributed, cluster, engine, allocator,
-          queries::remoteTables), shardTransactions);
+      DistributedWrites writes = new DistributedWrites(distributed, cluster, engine, allocator, queries::remoteTables);
+      producer.enableDistributedWrites(writes, shardTransactions);
+      moves = new Repartitioning(distributed, writes, cluster, engine);
+      new TrexFunctions(cluster, new TrexFunctions.NodeInfo(version(), flightServices, new PluginLoader(engine),
+          distributed, moves, this::settings)).register(engine);
       queries.setRemoteTables(name -> distributed.partsOf(name).or(() -> cluster.endpointOfRemoteTable(name)
           .map(endpoint -> List.of(new RemoteTables.Part(name, endpoint)))));
       if (clusterOptions.joinAtStart() != null) {
@@ -185,6 +188,9 @@ public final class QuiverNode implements AutoCloseable {
         Thread.currentThread().interrupt();
       }
       server = null;
+    }
+    if (moves != null) {
+      moves.close();
     }
     if (shardTransactions != null) {
       shardTransactions.close();

@@ -13,10 +13,12 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.Callable;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
@@ -42,13 +44,7 @@ class DistributedTablesTest {
 
   @BeforeAll
   static void startCluster() throws Exception {
-    List<Integer> gossip = List.of(ClusterTest.freeGossipPort(), ClusterTest.freeGossipPort(),
-        ClusterTest.freeGossipPort());
-    String seeds = String.join(",", gossip.stream().map(p -> "127.0.0.1:" + p).toList());
-    for (int i = 0; i < 3; i++) {
-      nodes.add(NodeProcess.start(dir.resolve("d" + i), "--node-name=d" + i, "--cluster-id=dist",
-          "--gossip-port=" + gossip.get(i), "--seeds=" + seeds, "--raft-members=d0,d1,d2"));
-    }
+    nodes.addAll(ItCluster.start(dir, "dist", 3));
     p0 = nodes.get(0).port();
     eventually("3 alive nodes and a Raft leader", () -> query(p0, "SELECT count(*) FROM trex_db_nodes() WHERE status "
         + "= 'alive'").get(0).get(0).equals("3") && query(p0, "SELECT leader FROM trex_db_raft_status()").get(0).get(0)
@@ -87,11 +83,11 @@ class DistributedTablesTest {
   /** shard id -> [count, sum(key)] read from every copy of every shard; asserts the copies agree. */
   private static Map<Integer, List<String>> perShard(String table, String key) throws SQLException {
     Map<Integer, List<String>> out = new TreeMap<>();
-    for (List<String> p : query(p0, "SELECT partition_id, node_name FROM trex_db_partitions() WHERE table_name = '"
-        + table + "' ORDER BY 1, 2")) {
+    for (List<String> p : query(p0, "SELECT partition_id, node_name, shard_table FROM trex_db_partitions() WHERE "
+        + "table_name = '" + table + "' ORDER BY 1, 2")) {
       int shard = Integer.parseInt(p.get(0));
-      List<String> got = query(portOf(p.get(1)), "SELECT count(*), coalesce(sum(" + key + "), 0) FROM " + table + "_"
-          + shard).get(0);
+      List<String> got = query(portOf(p.get(1)), "SELECT count(*), coalesce(sum(" + key + "), 0) FROM " + p.get(2))
+          .get(0);
       List<String> before = out.putIfAbsent(shard, got);
       assertEquals(before == null ? got : before, got, "copies of shard " + shard + " of " + table + " differ");
     }
@@ -233,18 +229,118 @@ class DistributedTablesTest {
     assertEquals(oracle("SELECT range AS id FROM range(1000000)", hash4, "id"), perShard("orders", "id"));
     assertEquals(List.of(List.of("1000000", "249999750000", "97")), query(nodes.get(2).port(),
         "SELECT count(*), sum(amount)::BIGINT, count(DISTINCT customer) FROM orders"));
+
+    // trex_db_tables(): the exact total and the shards' schema hash, the same from every node
+    for (NodeProcess n : nodes) {
+      assertEquals(List.of(List.of("d0,d1,d2", "1000000")), query(n.port(), "SELECT node_name, approx_rows FROM "
+          + "trex_db_tables() WHERE table_name = 'orders'"));
+    }
+    eventually("shard tables in gossip carry the table's schema hash", () -> query(p0, "SELECT count(DISTINCT "
+        + "schema_hash), count(*) FROM trex_db_tables() WHERE table_name = 'orders' OR table_name LIKE 'orders\\_%' "
+        + "ESCAPE '\\'").equals(List.of(List.of("1", "9"))));
   }
 
   @Test
-  @Order(9)
-  void readsSurviveANodeWithReplicas() throws Exception {
+  @Order(3)
+  void repartitionOnlineWhileReadersCountAndWritersWrite() throws Exception {
+    int p1 = nodes.get(1).port();
+    int p2 = nodes.get(2).port();
+    AtomicBoolean stop = new AtomicBoolean();
+    List<String> counts = Collections.synchronizedList(new ArrayList<>());
+    List<Long> written = Collections.synchronizedList(new ArrayList<>());
+    List<String> refusals = Collections.synchronizedList(new ArrayList<>());
+    Thread reader = new Thread(() -> {
+      while (!stop.get()) {
+        try {
+          counts.add(query(p1, "SELECT count(*) FILTER (WHERE id < 1000000), count(DISTINCT id) FILTER "
+              + "(WHERE id < 1000000) FROM orders").get(0).toString());
+        } catch (SQLException e) {
+          counts.add("error: " + e.getMessage());
+        }
+      }
+    });
+    Thread writer = new Thread(() -> {
+      for (long id = 2_000_000; !stop.get(); id++) {
+        try {
+          update(p2, "INSERT INTO orders VALUES (" + id + ", 'w', 1)");
+          written.add(id);
+        } catch (SQLException e) {
+          refusals.add(e.getMessage());
+        }
+      }
+    });
+    query(p0, "SELECT trex_db_set('repartition_pause_ms', '300')");
+    reader.start();
+    writer.start();
+    try {
+      assertTrue(query(p0, "SELECT trex_db_repartition_table('orders', '{\"strategy\": \"hash\", \"column\": \"id\", "
+          + "\"num_partitions\": 7, \"replication_factor\": 2}')").get(0).get(0).startsWith(
+          "repartitioned orders: hash(id) x4 rf2 -> hash(id) x7 rf2, 7 shard(s) on 3 node(s), "));
+      assertEquals(List.of(List.of("done", "4", "4")), query(p1, "SELECT state, shards_done, shards_total FROM "
+          + "trex_db_repartition_status() WHERE table_name = 'orders'"));
+      assertTrue(query(p0, "SELECT trex_db_repartition_table('orders', '{\"strategy\": \"range\", \"column\": "
+          + "\"id\", \"ranges\": [250000, 500000, 750000], \"replication_factor\": 2}')").get(0).get(0)
+          .contains("hash(id) x7 rf2 -> range(id) x4 rf2"));
+      Thread.sleep(300);
+    } finally {
+      stop.set(true);
+      reader.join(30_000);
+      writer.join(30_000);
+      query(p0, "SELECT trex_db_set('repartition_pause_ms', '0')");
+    }
+    assertTrue(counts.size() >= 3, "the reader kept reading: " + counts);
+    assertEquals(List.of("[1000000, 1000000]"), counts.stream().distinct().toList(),
+        "every read during the moves saw every row exactly once");
+    assertTrue(refusals.stream().allMatch(m -> m.contains("is being moved by a repartitioning")), refusals.toString());
+    System.out.printf("during two moves: %d reads, %d writes landed, %d refused while frozen%n", counts.size(),
+        written.size(), refusals.size());
+    String landed = written.isEmpty() ? "" : " UNION ALL SELECT unnest([" + String.join(",",
+        written.stream().map(String::valueOf).toList()) + "]::BIGINT[])";
+    assertEquals(oracle("SELECT range AS id FROM range(1000000)" + landed, "CASE WHEN id < 250000 THEN 0 "
+        + "WHEN id < 500000 THEN 1 WHEN id < 750000 THEN 2 ELSE 3 END", "id"), perShard("orders", "id"),
+        "no acknowledged write lost, none duplicated");
+    eventually("the retired shards dropped", () -> query(p0, "SELECT count(*) FROM trex_db_tables() WHERE table_name "
+        + "IN ('orders_0', 'orders_v1_0')").equals(List.of(List.of("0"))));
+
+    // a node-local table becomes a distributed one
+    update(p1, "CREATE TABLE local_events AS SELECT range AS k, range % 7 AS g FROM range(5000)");
+    assertTrue(query(p1, "SELECT trex_db_partition_table('local_events', '{\"strategy\": \"hash\", \"column\": "
+        + "\"k\", \"num_partitions\": 3}')").get(0).get(0).startsWith("distributed local_events: local table -> "
+        + "hash(k) x3"));
+    assertEquals(List.of(List.of("5000", "12497500")), query(p2, "SELECT count(*), sum(k) FROM local_events"));
+    assertEquals(oracle("SELECT range AS k FROM range(5000)", "hash(k) % 3", "k"), perShard("local_events", "k"));
+  }
+
+  @Test
+  @Order(4)
+  void aMoverThatDiesLeavesTheOldLayoutAndReadsSurviveIt() throws Exception {
     Map<Integer, List<String>> before = perShard("orders", "id");
     long rows = before.values().stream().mapToLong(v -> Long.parseLong(v.get(0))).sum();
     String expected = Long.toString(rows);
-    // kill a node: every shard still has an alive copy, so everything is still read
-    nodes.get(1).kill();
-    eventually("the whole table readable without d1", () ->
+    int p2 = nodes.get(2).port();
+    query(p2, "SELECT trex_db_set('repartition_pause_ms', '2000')");
+    Thread mover = new Thread(() -> {
+      try {
+        query(p2, "SELECT trex_db_repartition_table('orders', '{\"strategy\": \"hash\", \"column\": \"id\", "
+            + "\"num_partitions\": 5, \"replication_factor\": 2}')");
+      } catch (SQLException e) {
+        // the node dies under it
+      }
+    });
+    mover.start();
+    eventually("the move on d2 under way", () -> query(p0, "SELECT state, shards_done::INTEGER >= 1 FROM "
+        + "trex_db_repartition_status() WHERE table_name = 'orders'").equals(List.of(List.of("running", "true"))));
+    nodes.get(2).kill();
+    mover.join(30_000);
+    eventually("the move reported abandoned", () -> query(p0, "SELECT state FROM trex_db_repartition_status() "
+        + "WHERE table_name = 'orders'").equals(List.of(List.of("abandoned"))));
+    assertEquals(List.of(List.of("range", "4")), query(p0, "SELECT min(strategy), count(DISTINCT partition_id) FROM "
+        + "trex_db_partitions() WHERE table_name = 'orders'"), "the old layout is still the table's layout");
+    // every shard has a second copy, so everything is still read without d2
+    eventually("the whole table readable without d2", () ->
         query(p0, "SELECT count(*) FROM orders").equals(List.of(List.of(expected)))
-        && query(nodes.get(2).port(), "SELECT count(*) FROM orders").equals(List.of(List.of(expected))));
+        && query(nodes.get(1).port(), "SELECT count(*) FROM orders").equals(List.of(List.of(expected))));
+    SQLException e = assertThrows(SQLException.class, () -> update(p0, "INSERT INTO orders VALUES (-1, 'x', 1)"));
+    assertTrue(e.getMessage().contains("is not alive, and every copy must take the write"), e.getMessage());
   }
 }

@@ -49,6 +49,15 @@ public final class ShardPlacement {
 
   /** The local table name of a shard: {@code <table>_<shardid>}. */
   public static String shardTable(String table, int shardId) {
-    return table + "_" + shardId;
+    return shardTable(table, 0, shardId);
+  }
+
+  /**
+   * The local table name of a shard of a layout generation: {@code <table>_<shardid>} for the
+   * first layout, {@code <table>_v<generation>_<shardid>} for the layouts repartitioning creates
+   * (so that old and new shards coexist while rows move).
+   */
+  public static String shardTable(String table, int generation, int shardId) {
+    return generation == 0 ? table + "_" + shardId : table + "_v" + generation + "_" + shardId;
   }
 }

@@ -141,6 +141,11 @@ public final class ClusterService implements AutoCloseable {
     return "set " + key;
   }
 
+  /** A key this node set with {@code trex_db_set}/{@code trex_db_set_key}. */
+  public java.util.Optional<String> key(String key) {
+    return java.util.Optional.ofNullable(keys.get(key));
+  }
+
   public String deleteKey(String key) {
     if (keys.remove(key) == null) {
       throw QuiverException.user(ErrorCode.INVALID_ARGUMENT, "gossip key '%s' is not set on this node", key);

@@ -44,7 +44,25 @@ public final class DistributedTables {
   /** A distributed table as stored in Raft. */
   public record Definition(String name, Map<String, String> columns, String strategy, String column,
       int numPartitions, List<String> ranges, int replicationFactor, String colocateWith,
-      List<ShardPlacement.Shard> shards) {
+      List<ShardPlacement.Shard> shards, int generation) {
+    /** The local table holding shard {@code id} of this layout. */
+    public String shardTable(int id) {
+      return ShardPlacement.shardTable(name, generation, id);
+    }
+
+    /** The same table with another partitioning, placement and layout generation. */
+    public Definition withLayout(PartitionSpec spec, List<ShardPlacement.Shard> newShards, int newGeneration) {
+      return new Definition(name, columns, spec.strategy(), columnOf(spec), spec.numPartitions(),
+          spec instanceof PartitionSpec.Range r ? r.bounds() : List.of(), spec.replicationFactor(),
+          spec.colocateWith().orElse(null), newShards, newGeneration);
+    }
+
+    /** {@code hash(id) x4 rf2} and the like, for messages and status. */
+    public String describe() {
+      return strategy + (column == null ? "" : "(" + column + ")") + " x" + numPartitions
+          + (replicationFactor > 1 ? " rf" + replicationFactor : "");
+    }
+
     /** The partitioning as a spec value. */
     public PartitionSpec spec() {
       Optional<String> colocate = Optional.ofNullable(colocateWith);
@@ -100,18 +118,26 @@ public final class DistributedTables {
         runOn(node, endpoints, ddl);
       }
     }
-    Definition d = new Definition(probe.table(), probe.columns(), spec.strategy(),
-        spec instanceof PartitionSpec.Hash h ? h.column() : spec instanceof PartitionSpec.Range r ? r.column() : null,
+    Definition d = new Definition(probe.table(), probe.columns(), spec.strategy(), columnOf(spec),
         spec.numPartitions(), spec instanceof PartitionSpec.Range r ? r.bounds() : List.of(), spec.replicationFactor(),
-        spec.colocateWith().orElse(null), shards);
-    try {
-      raft.put(PREFIX + probe.table(), JSON.writeValueAsString(d));
-    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
-      throw new QuiverException(ErrorCode.GENERIC_INTERNAL_ERROR, "cannot encode the table definition", e);
-    }
+        spec.colocateWith().orElse(null), shards, 0);
+    put(d);
     return "created distributed table " + probe.table() + " (" + spec.strategy() + ", " + shards.size() + " shard"
         + (shards.size() == 1 ? "" : "s") + " on " + shards.stream().flatMap(s -> s.nodes().stream()).distinct().count()
         + " node(s))";
+  }
+
+  /** Records (or replaces, in one Raft write) a table's definition. */
+  void put(Definition d) {
+    try {
+      cluster.raft().put(PREFIX + d.name(), JSON.writeValueAsString(d));
+    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+      throw new QuiverException(ErrorCode.GENERIC_INTERNAL_ERROR, "cannot encode the table definition", e);
+    }
+  }
+
+  static String columnOf(PartitionSpec spec) {
+    return spec instanceof PartitionSpec.Hash h ? h.column() : spec instanceof PartitionSpec.Range r ? r.column() : null;
   }
 
   public Optional<Definition> definition(String table) {
@@ -146,7 +172,7 @@ public final class DistributedTables {
     String self = cluster.identity().nodeName();
     List<io.quiver.server.query.RemoteTables.Part> parts = new ArrayList<>();
     for (ShardPlacement.Shard shard : d.get().shards()) {
-      String shardTable = ShardPlacement.shardTable(d.get().name(), shard.id());
+      String shardTable = d.get().shardTable(shard.id());
       if (shard.nodes().contains(self)) {
         parts.add(new io.quiver.server.query.RemoteTables.Part(shardTable, null));
         continue;
@@ -159,6 +185,67 @@ public final class DistributedTables {
     return Optional.of(parts);
   }
 
+  /**
+   * The exact row count of a distributed table: each shard counted on this node's copy, or on its
+   * first alive copy over Flight (only the count travels).
+   */
+  public long rowCount(Definition d) {
+    Map<String, String> endpoints = endpoints();
+    String self = cluster.identity().nodeName();
+    long total = 0;
+    for (ShardPlacement.Shard shard : d.shards()) {
+      String sql = "SELECT count(*) FROM " + ArrowSchemas.quoteIdentifier(d.shardTable(shard.id()));
+      if (shard.nodes().contains(self)) {
+        try (DuckDBConnection c = engine.newConnection(); Statement s = c.createStatement();
+            ResultSet rs = s.executeQuery(sql)) {
+          rs.next();
+          total += rs.getLong(1);
+        } catch (SQLException e) {
+          throw DuckDbErrors.translate(e);
+        }
+        continue;
+      }
+      String node = shard.nodes().stream().filter(endpoints::containsKey).findFirst().orElseThrow(() ->
+          new QuiverException(ErrorCode.REMOTE_ERROR, "shard " + shard.id() + " of " + d.name()
+              + " has no alive copy (its nodes: " + String.join(", ", shard.nodes()) + ")"));
+      total += remoteCount(endpoints.get(node), sql);
+    }
+    return total;
+  }
+
+  private long remoteCount(String endpoint, String sql) {
+    try (FlightClient client = FlightClient.builder(allocator, NodeCalls.location(endpoint)).build()) {
+      byte[] ticket = JSON.writeValueAsBytes(Map.of("query", sql));
+      try (org.apache.arrow.flight.FlightStream stream = NodeCalls.detached(() -> client.getStream(
+          new org.apache.arrow.flight.Ticket(ticket)))) {
+        long n = 0;
+        while (stream.next()) {
+          if (stream.getRoot().getRowCount() > 0) {
+            n = ((Number) stream.getRoot().getVector(0).getObject(0)).longValue();
+          }
+        }
+        return n;
+      }
+    } catch (RuntimeException e) {
+      throw new QuiverException(ErrorCode.REMOTE_ERROR, "counting rows on " + endpoint + " failed: " + e.getMessage(), e);
+    } catch (Exception e) {
+      throw new QuiverException(ErrorCode.REMOTE_ERROR, "cannot reach " + endpoint + ": " + e.getMessage(), e);
+    }
+  }
+
+  /** The schema hash of a distributed table: the same digest a shard table of it has in gossip. */
+  public String schemaHash(Definition d) {
+    StringBuilder b = new StringBuilder();
+    d.columns().forEach((name, type) -> b.append(b.length() == 0 ? "" : ",").append(name).append(' ').append(type));
+    try {
+      byte[] md5 = java.security.MessageDigest.getInstance("MD5").digest(b.toString().getBytes(
+          java.nio.charset.StandardCharsets.UTF_8));
+      return java.util.HexFormat.of().formatHex(md5).substring(0, 16);
+    } catch (java.security.NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
   /** Node name → Flight endpoint of the members gossip sees alive. */
   public Map<String, String> endpoints() {
     Map<String, String> m = new LinkedHashMap<>();
@@ -168,7 +255,7 @@ public final class DistributedTables {
     return m;
   }
 
-  private List<ShardPlacement.Shard> placement(PartitionSpec spec) {
+  List<ShardPlacement.Shard> placement(PartitionSpec spec) {
     if (spec.colocateWith().isPresent()) {
       Definition other = definition(spec.colocateWith().get()).orElseThrow(() -> QuiverException.user(
           ErrorCode.INVALID_ARGUMENT, "config.colocate_with '%s' is not a distributed table", spec.colocateWith().get()));
@@ -189,7 +276,7 @@ public final class DistributedTables {
   }
 
   /** Runs a statement on a node: locally, or over Flight's {@code query} action. */
-  private void runOn(String node, Map<String, String> endpoints, String sql) {
+  void runOn(String node, Map<String, String> endpoints, String sql) {
     if (node.equals(cluster.identity().nodeName())) {
       try (DuckDBConnection c = engine.newConnection(); Statement s = c.createStatement()) {
         s.execute(sql);

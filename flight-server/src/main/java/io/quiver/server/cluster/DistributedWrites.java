@@ -60,6 +60,7 @@ public final class DistributedWrites {
   public static final String ACTION = "quiver.shard-write";
   private static final ObjectMapper JSON = new ObjectMapper();
   private static final int BATCH_ROWS = 65_536;
+  private static final long STALL_MILLIS = 60_000;
 
   private final DistributedTables tables;
   private final ClusterService cluster;
@@ -215,6 +216,68 @@ public final class DistributedWrites {
     }
   }
 
+  /**
+   * Copies every row of {@code sources} (tables on this node or on other nodes) into the empty shard
+   * tables of layout {@code to}, as one write: each source is read once, routed by the new layout
+   * and appended; nothing is visible in the new tables until all of it arrived. After each source,
+   * {@code progress} gets (sources done, rows copied so far). Returns the rows copied.
+   */
+  public long copyInto(List<RemoteTables.Part> sources, DistributedTables.Definition to,
+      java.util.function.BiConsumer<Integer, Long> progress) {
+    long rows = 0;
+    try (Write write = new Write(to); DuckDBConnection conn = engine.newConnection();
+        Statement s = conn.createStatement()) {
+      for (int k = 0; k < sources.size(); k++) {
+        RemoteTables.Part part = sources.get(k);
+        String stage = "__quiver_stage_" + UUID.randomUUID().toString().replace('-', '_');
+        List<AutoCloseable> attachments = new ArrayList<>();
+        RemoteTables.Locator only = name -> name.equals(part.table()) && part.endpoint() != null
+            ? Optional.of(List.of(part)) : Optional.empty();
+        try (PreparedStatement ps = RemoteTables.prepare(conn, "CREATE TEMP TABLE " + stage + " AS SELECT * FROM "
+            + ArrowSchemas.quoteIdentifier(part.table()), only, allocator, true, attachments)) {
+          ps.execute();
+        } finally {
+          QueryExecution.closeAll(attachments);
+        }
+        rows += route(write, conn, stage);
+        s.execute("DROP TABLE " + stage);
+        s.execute("DROP TABLE " + stage + "_routed");
+        progress.accept(k + 1, rows);
+      }
+      write.commit();
+      return rows;
+    } catch (SQLException e) {
+      throw translate(e, to);
+    }
+  }
+
+  /** Sends one shard-write action to a node outside any write (freeze, unfreeze). */
+  JsonNode call(String node, String endpoint, Map<String, String> body) {
+    try (FlightClient client = FlightClient.builder(allocator, NodeCalls.location(endpoint)).build()) {
+      return action(client, node, body);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new QuiverException(ErrorCode.QUERY_CANCELLED, "interrupted while calling node " + node, e);
+    }
+  }
+
+  private static JsonNode action(FlightClient client, String node, Map<String, String> body) {
+    try {
+      Iterator<Result> results = NodeCalls.detached(() -> client.doAction(new Action(ACTION,
+          JSON.writeValueAsBytes(body))));
+      JsonNode answer = JSON.createObjectNode();
+      while (results.hasNext()) {
+        answer = JSON.readTree(results.next().getBody());
+      }
+      return answer;
+    } catch (IOException e) {
+      throw new QuiverException(ErrorCode.REMOTE_ERROR, "bad answer from node " + node + ": " + e.getMessage(), e);
+    } catch (RuntimeException e) {
+      QuiverException q = io.quiver.server.FlightErrors.toQuiver(e);
+      throw new QuiverException(q.errorCode(), "node " + node + ": " + q.getMessage(), e);
+    }
+  }
+
   private static void refuseUnsupported(Target t) {
     if (!t.statement().unsupported().isEmpty()) {
       throw QuiverException.user(ErrorCode.NOT_SUPPORTED, "%s on distributed table %s: %s not supported yet",
@@ -269,11 +332,11 @@ public final class DistributedWrites {
   private long everyShard(Write write, WriteStatement w) {
     long count = 0;
     for (ShardPlacement.Shard shard : write.definition.shards()) {
-      String sql = w.retarget(ArrowSchemas.quoteIdentifier(ShardPlacement.shardTable(write.definition.name(),
-          shard.id())));
+      String table = write.definition.shardTable(shard.id());
+      String sql = w.retarget(ArrowSchemas.quoteIdentifier(table));
       boolean first = true;
       for (String node : shard.nodes()) {
-        long n = write.exec(node, sql);
+        long n = write.exec(node, table, sql);
         if (first) {
           count += n;
           first = false;
@@ -349,7 +412,7 @@ public final class DistributedWrites {
             + " WHERE __quiver_shard = " + shard.id());
             DuckDBResultSet rs = (DuckDBResultSet) ps.executeQuery();
             ArrowReader reader = (ArrowReader) rs.arrowExportStream(allocator, BATCH_ROWS)) {
-          write.append(shard.nodes(), ShardPlacement.shardTable(d.name(), shard.id()), reader);
+          write.append(shard.nodes(), d.shardTable(shard.id()), reader);
         }
       }
       return total;
@@ -388,9 +451,9 @@ public final class DistributedWrites {
           NodeCalls.location(endpoints.get(n))).build());
     }
 
-    long exec(String node, String sql) {
+    long exec(String node, String table, String sql) {
       touched.add(node);
-      JsonNode answer = action(node, Map.of("txn", id, "op", "exec", "sql", sql));
+      JsonNode answer = action(node, Map.of("txn", id, "op", "exec", "table", table, "sql", sql));
       return answer.path("count").asLong();
     }
 
@@ -398,18 +461,18 @@ public final class DistributedWrites {
       touched.addAll(nodes);
       VectorSchemaRoot root = reader.getVectorSchemaRoot();
       List<FlightClient.ClientStreamListener> puts = new ArrayList<>();
+      List<AsyncPutListener> answers = new ArrayList<>();
       try {
         for (String node : nodes) {
           byte[] cmd = JSON.writeValueAsBytes(Map.of("txn", id, "append", table));
-          puts.add(NodeCalls.detached(() -> client(node).startPut(FlightDescriptor.command(cmd), root,
-              new AsyncPutListener())));
+          AsyncPutListener answer = new AsyncPutListener();
+          answers.add(answer);
+          puts.add(NodeCalls.detached(() -> client(node).startPut(FlightDescriptor.command(cmd), root, answer)));
         }
         while (reader.loadNextBatch()) {
-          for (FlightClient.ClientStreamListener put : puts) {
-            for (int spins = 0; !put.isReady(); spins++) {
-              Thread.sleep(spins < 100 ? 0 : 1);
-            }
-            put.putNext();
+          for (int i = 0; i < puts.size(); i++) {
+            awaitReady(puts.get(i), answers.get(i), nodes.get(i), table);
+            puts.get(i).putNext();
           }
         }
         for (FlightClient.ClientStreamListener put : puts) {
@@ -419,8 +482,7 @@ public final class DistributedWrites {
           try {
             puts.get(i).getResult();
           } catch (RuntimeException e) {
-            throw new QuiverException(ErrorCode.REMOTE_ERROR, "node " + nodes.get(i) + " refused rows for " + table
-                + ": " + e.getMessage(), e);
+            throw refused(nodes.get(i), table, e);
           }
         }
       } catch (InterruptedException e) {
@@ -439,6 +501,36 @@ public final class DistributedWrites {
       }
     }
 
+    /**
+     * Flow control: waits until the node takes the next batch. A node that already answered (it
+     * refused the rows) ends the wait at once with its answer; one that takes nothing for
+     * {@link #STALL_MILLIS} fails the write.
+     */
+    private void awaitReady(FlightClient.ClientStreamListener put, AsyncPutListener answer, String node, String table)
+        throws InterruptedException {
+      long start = System.nanoTime();
+      for (int spins = 0; !put.isReady(); spins++) {
+        if (answer.isCancelled()) {
+          try {
+            answer.getResult(); // throws the node's refusal
+          } catch (RuntimeException e) {
+            throw refused(node, table, e);
+          }
+          throw new QuiverException(ErrorCode.REMOTE_ERROR, "node " + node + " ended the rows for " + table + " early");
+        }
+        if (System.nanoTime() - start > java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(STALL_MILLIS)) {
+          throw new QuiverException(ErrorCode.REMOTE_ERROR, "node " + node + " took no rows for " + table + " for "
+              + STALL_MILLIS / 1000 + " s");
+        }
+        Thread.sleep(spins < 100 ? 0 : 1);
+      }
+    }
+
+    private QuiverException refused(String node, String table, RuntimeException e) {
+      QuiverException q = io.quiver.server.FlightErrors.toQuiver(e);
+      return new QuiverException(q.errorCode(), "node " + node + " refused rows for " + table + ": " + q.getMessage(), e);
+    }
+
     void commit() {
       for (String node : touched) {
         action(node, Map.of("txn", id, "op", "commit"));
@@ -447,20 +539,7 @@ public final class DistributedWrites {
     }
 
     JsonNode action(String node, Map<String, String> body) {
-      try {
-        Iterator<Result> results = NodeCalls.detached(() -> client(node).doAction(new Action(ACTION,
-            JSON.writeValueAsBytes(body))));
-        JsonNode answer = JSON.createObjectNode();
-        while (results.hasNext()) {
-          answer = JSON.readTree(results.next().getBody());
-        }
-        return answer;
-      } catch (IOException e) {
-        throw new QuiverException(ErrorCode.REMOTE_ERROR, "bad answer from node " + node + ": " + e.getMessage(), e);
-      } catch (RuntimeException e) {
-        QuiverException q = io.quiver.server.FlightErrors.toQuiver(e);
-        throw new QuiverException(q.errorCode(), "node " + node + ": " + q.getMessage(), e);
-      }
+      return DistributedWrites.action(client(node), node, body);
     }
 
     @Override
@@ -494,13 +573,16 @@ public final class DistributedWrites {
           e.getMessage());
     }
     String txn = req.path("txn").asText();
+    String table = req.path("table").asText();
     long count = 0;
     switch (req.path("op").asText()) {
-      case "exec" -> count = txns.exec(txn, req.path("sql").asText());
+      case "exec" -> count = txns.exec(txn, table, req.path("sql").asText());
       case "commit" -> txns.commit(txn);
       case "abort" -> txns.abort(txn);
+      case "freeze" -> txns.freeze(table, req.path("lease_ms").asLong(60_000), req.path("wait_ms").asLong(30_000));
+      case "unfreeze" -> txns.unfreeze(table);
       default -> throw QuiverException.user(ErrorCode.MALFORMED_REQUEST,
-          "a shard write op is exec, commit or abort, got '%s'", req.path("op").asText());
+          "a shard write op is exec, commit, abort, freeze or unfreeze, got '%s'", req.path("op").asText());
     }
     return ("{\"count\":" + count + "}").getBytes(StandardCharsets.UTF_8);
   }

@@ -47,8 +47,12 @@ public final class ShardTransactions implements AutoCloseable {
     return t;
   });
 
+  /** Shard tables whose rows are being moved: table → lease deadline (nanoTime). */
+  private final Map<String, Long> frozen = new ConcurrentHashMap<>();
+
   private static final class Txn {
     final DuckDBConnection conn;
+    final java.util.Set<String> tables = ConcurrentHashMap.newKeySet();
     final List<AutoCloseable> attachments = new ArrayList<>();
     volatile long lastUsed = System.nanoTime();
 
@@ -64,9 +68,13 @@ public final class ShardTransactions implements AutoCloseable {
     reaper.scheduleWithFixedDelay(this::abortIdle, 5, 5, TimeUnit.SECONDS);
   }
 
-  /** Runs a statement inside write {@code txn}; returns its update count (0 for statements without one). */
-  public long exec(String txn, String sql) {
+  /**
+   * Runs a statement on shard table {@code table} inside write {@code txn}; returns its update
+   * count (0 for statements without one).
+   */
+  public long exec(String txn, String table, String sql) {
     Txn t = txn(txn);
+    claim(t, table);
     synchronized (t) {
       t.lastUsed = System.nanoTime();
       try (PreparedStatement ps = RemoteTables.prepare(t.conn, sql, locator, allocator, true, t.attachments)) {
@@ -81,6 +89,7 @@ public final class ShardTransactions implements AutoCloseable {
   /** Appends an incoming Arrow stream to {@code table} inside write {@code txn}; returns the rows appended. */
   public long append(String txn, String table, FlightStream stream) {
     Txn t = txn(txn);
+    claim(t, table);
     synchronized (t) {
       t.lastUsed = System.nanoTime();
       String view = "__quiver_append_" + UUID.randomUUID().toString().replace('-', '_');
@@ -100,6 +109,50 @@ public final class ShardTransactions implements AutoCloseable {
         throw new QuiverException(ErrorCode.IO_ERROR, "reading rows for " + table + " failed: " + e.getMessage(), e);
       }
     }
+  }
+
+  /** Records that write {@code t} touches {@code table}; refused while the table is frozen. */
+  private synchronized void claim(Txn t, String table) {
+    if (table == null || table.isBlank()) {
+      throw QuiverException.user(ErrorCode.MALFORMED_REQUEST, "a shard write names the shard table it writes");
+    }
+    Long until = frozen.get(table);
+    if (until != null && System.nanoTime() < until) {
+      throw new QuiverException(ErrorCode.TRANSACTION_ERROR, "shard " + table + " is being moved by a repartitioning "
+          + "of its table; writes to the table are refused until the move finishes (see "
+          + "trex_db_repartition_status()); retry then");
+    }
+    t.tables.add(table);
+  }
+
+  /**
+   * Stops writes to {@code table} for {@code leaseMillis} (renewed by calling again) and waits until
+   * the writes already holding it have committed or rolled back, so that the rows read from it
+   * afterwards are final. Fails when they do not end within {@code waitMillis}.
+   */
+  public void freeze(String table, long leaseMillis, long waitMillis) {
+    synchronized (this) {
+      frozen.put(table, System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(leaseMillis));
+    }
+    long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(waitMillis);
+    while (open.values().stream().anyMatch(t -> t.tables.contains(table))) {
+      if (System.nanoTime() > deadline) {
+        frozen.remove(table);
+        throw new QuiverException(ErrorCode.TRANSACTION_ERROR, "writes to shard " + table + " did not finish within "
+            + waitMillis / 1000 + " s; the table cannot be moved now");
+      }
+      try {
+        Thread.sleep(10);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        frozen.remove(table);
+        throw new QuiverException(ErrorCode.QUERY_CANCELLED, "interrupted while freezing " + table, e);
+      }
+    }
+  }
+
+  public void unfreeze(String table) {
+    frozen.remove(table);
   }
 
   /** Commits write {@code txn}. Unknown ids fail: the write was rolled back (idle) or never began here. */

@@ -33,7 +33,7 @@ import org.duckdb.DuckDBTableFunctionInitInfo;
 public final class TrexFunctions {
   /** What the functions reach besides the cluster service. */
   public record NodeInfo(String version, io.quiver.server.FlightServices flight, PluginLoader plugins,
-      DistributedTables tables, Supplier<Map<String, String>> settings) {}
+      DistributedTables tables, Repartitioning moves, Supplier<Map<String, String>> settings) {}
 
   private final ClusterService cluster;
   private final NodeInfo node;
@@ -91,6 +91,14 @@ public final class TrexFunctions {
       for (NodeFacts f : cluster.liveFacts()) {
         for (NodeFacts.TableFact t : f.tables()) {
           rows.add(List.of(f.nodeName(), t.name(), Long.toString(t.approxRows()), t.schemaHash()));
+        }
+      }
+      if (cluster.hasRaft()) {
+        // distributed tables: every node holding a copy, the exact total and the shards' schema hash
+        for (DistributedTables.Definition d : node.tables().all()) {
+          String holders = String.join(",", d.shards().stream().flatMap(s -> s.nodes().stream()).distinct().sorted()
+              .toList());
+          rows.add(List.of(holders, d.name(), Long.toString(node.tables().rowCount(d)), node.tables().schemaHash(d)));
         }
       }
       return rows;
@@ -158,18 +166,30 @@ public final class TrexFunctions {
     scalar(c, "trex_db_create_table", List.of(String.class, String.class),
         a -> node.tables().create((String) a[0], (String) a[1]));
     scalar(c, "trex_db_partition_table", List.of(String.class, String.class),
-        a -> notYet("partitioning an existing table ('" + a[0] + "')"));
+        a -> node.moves().partition((String) a[0], (String) a[1]));
     scalar(c, "trex_db_repartition_table", List.of(String.class, String.class),
-        a -> notYet("repartitioning ('" + a[0] + "')"));
+        a -> node.moves().repartition((String) a[0], (String) a[1]));
+    table(c, "trex_db_repartition_status", List.of("table_name", "state", "node_name", "from_layout", "to_layout",
+        "shards_done", "shards_total", "rows_moved", "started", "finished", "message"), () -> {
+          List<List<String>> rows = new ArrayList<>();
+          for (Repartitioning.Status s : node.moves().statuses()) {
+            rows.add(java.util.Arrays.asList(s.table(), s.state(), s.node(), s.from(), s.to(),
+                Integer.toString(s.shardsDone()), Integer.toString(s.shardsTotal()), Long.toString(s.rowsMoved()),
+                java.time.Instant.ofEpochMilli(s.startedMillis()).toString(),
+                s.finishedMillis() == 0 ? null : java.time.Instant.ofEpochMilli(s.finishedMillis()).toString(),
+                s.message()));
+          }
+          return rows;
+        });
     table(c, "trex_db_partitions", List.of("table_name", "strategy", "column", "partition_id", "node_name",
-        "flight_endpoint"), () -> {
+        "flight_endpoint", "shard_table"), () -> {
           List<List<String>> rows = new ArrayList<>();
           Map<String, String> endpoints = node.tables().endpoints();
           for (DistributedTables.Definition d : node.tables().all()) {
             for (io.quiver.partitioning.ShardPlacement.Shard shard : d.shards()) {
               for (String n : shard.nodes()) {
                 rows.add(java.util.Arrays.asList(d.name(), d.strategy(), d.column(), Integer.toString(shard.id()), n,
-                    endpoints.get(n)));
+                    endpoints.get(n), d.shardTable(shard.id())));
               }
             }
           }
