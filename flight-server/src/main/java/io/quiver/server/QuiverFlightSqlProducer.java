@@ -142,6 +142,11 @@ public final class QuiverFlightSqlProducer implements FlightSqlProducer, AutoClo
     if (w == null) {
       return OptionalLong.empty();
     }
+    Optional<DistributedTables.Definition> dropped = w.dropTarget(sql);
+    if (dropped.isPresent()) {
+      LOG.info(w.drop(dropped.get()));
+      return OptionalLong.of(0);
+    }
     Optional<DistributedWrites.Target> target = w.target(sql);
     return target.isEmpty() ? OptionalLong.empty() : OptionalLong.of(w.execute(target.get(), session, params));
   }
@@ -384,6 +389,9 @@ public final class QuiverFlightSqlProducer implements FlightSqlProducer, AutoClo
     try (DuckDBConnection conn = engine.newConnection()) {
       session.apply(conn);
       DistributedWrites w = writes;
+      if (w != null && w.dropTarget(sql).isPresent()) {
+        return new Description(new Schema(List.of()), new Schema(List.of()));
+      }
       Optional<DistributedWrites.Target> target = w == null ? Optional.empty() : w.target(sql);
       String toPrepare = target.isPresent() ? w.stageStatement(conn, target.get()) : sql;
       try (PreparedStatement ps = RemoteTables.prepare(conn, toPrepare, queries.remoteTables(), allocator, false,

@@ -10,6 +10,7 @@ import io.quiver.server.cluster.ShardTransactions;
 import io.quiver.server.cluster.NodeIdentity;
 import io.quiver.server.cluster.PluginLoader;
 import io.quiver.server.cluster.TrexFunctions;
+import io.quiver.server.query.NodeClients;
 import io.quiver.server.query.QueryManager;
 import io.quiver.server.query.RemoteTables;
 import io.quiver.server.sql.PreparedStatementRegistry;
@@ -49,6 +50,7 @@ public final class QuiverNode implements AutoCloseable {
   private ScheduledExecutorService housekeeping;
   private ShardTransactions shardTransactions;
   private Repartitioning moves;
+  private NodeClients nodeClients;
 
   /** How a node takes part in a cluster: its name, roles, and the cluster to join at start (if any). */
   public record ClusterOptions(String nodeName, Set<NodeIdentity.Role> roles, ClusterConfig joinAtStart,
@@ -90,9 +92,11 @@ public final class QuiverNode implements AutoCloseable {
           new FlightServices.Endpoint(config.host(), port(), System.currentTimeMillis(), true));
       NodeIdentity identity = NodeIdentity.load(config.dataDir(), clusterOptions.nodeName(), clusterOptions.roles());
       cluster = new ClusterService(identity, engine, queries::activeQueries, flightServices::serviceFacts);
-      DistributedTables distributed = new DistributedTables(cluster, engine, allocator);
+      nodeClients = new NodeClients(allocator);
+      DistributedTables distributed = new DistributedTables(cluster, engine, allocator, nodeClients);
       shardTransactions = new ShardTransactions(engine, allocator, name -> queries.remoteTables().partsOf(name));
-      DistributedWrites writes = new DistributedWrites(distributed, cluster, engine, allocator, queries::remoteTables);
+      DistributedWrites writes = new DistributedWrites(distributed, cluster, engine, allocator, nodeClients,
+          queries::remoteTables);
       producer.enableDistributedWrites(writes, shardTransactions);
       moves = new Repartitioning(distributed, writes, cluster, engine);
       new TrexFunctions(cluster, new TrexFunctions.NodeInfo(version(), flightServices, new PluginLoader(engine),
@@ -154,6 +158,7 @@ public final class QuiverNode implements AutoCloseable {
     m.put("batch_rows", Integer.toString(config.batchRows()));
     m.put("query_threads", Integer.toString(config.queryThreads()));
     m.put("query_memory", Long.toString(config.queryMemoryBytes()));
+    m.put("raft_members", clusterOptions.raft() == null ? "none" : String.join(",", clusterOptions.raft().members()));
     return m;
   }
 
@@ -194,6 +199,9 @@ public final class QuiverNode implements AutoCloseable {
     }
     if (shardTransactions != null) {
       shardTransactions.close();
+    }
+    if (nodeClients != null) {
+      nodeClients.close();
     }
     if (producer != null) {
       producer.close();

@@ -78,6 +78,14 @@ class CliTest {
       assertTrue(bad.out().contains("ERROR: [SYNTAX_ERROR]"), bad.out());
       assertFalse(bad.out().contains("\tat "), "no stack trace: " + bad.out());
 
+      Run tpch = quiver(null, "load-tpch", "--sf", "0.01", "--port", port);
+      assertEquals(0, tpch.exit(), tpch.out());
+      assertTrue(tpch.out().contains("as node-local tables") && tpch.out().contains("Loaded 86,805 rows"), tpch.out());
+      assertTrue(tpch.out().contains("lineitem  [##############################] 100%"), tpch.out());
+      Run q = quiver(null, "sql", "--port", port, "SELECT count(*) AS n FROM lineitem JOIN orders ON l_orderkey = "
+          + "o_orderkey");
+      assertTrue(q.out().contains("| 60175 |"), q.out());
+
       Run prompt = quiver("SELECT 40 +\n 2 AS answer;\nSELEC;\nSELECT 'still here' AS s;\n\\q\n", "sql", "--port", port);
       assertEquals(0, prompt.exit(), prompt.out());
       assertTrue(prompt.out().contains("| 42     |"), prompt.out());
@@ -96,7 +104,7 @@ class CliTest {
   void helpDocumentsEverySubcommandAndBadOptionsFail() throws Exception {
     Run help = quiver(null, "--help");
     assertEquals(0, help.exit());
-    for (String sub : List.of("start", "stop", "node", "sql", "bench")) {
+    for (String sub : List.of("start", "stop", "node", "sql", "bench", "cluster", "load-tpch")) {
       assertTrue(help.out().contains("  " + sub + " "), "help lists " + sub + ":\n" + help.out());
       Run subHelp = quiver(null, sub, "--help");
       assertEquals(0, subHelp.exit(), subHelp.out());

@@ -117,7 +117,7 @@ class DistributedTablesTest {
     assertTrue(query(p0, "SELECT trex_db_create_table('CREATE TABLE by_day (day DATE, n INTEGER)', "
         + "'{\"strategy\": \"range\", \"column\": \"day\", \"ranges\": [\"2024-01-01\", \"2024-07-01\"]}')")
         .get(0).get(0).contains("range, 3 shards"));
-    assertTrue(query(p0, "SELECT trex_db_create_table('CREATE TABLE nation (code INTEGER, name VARCHAR)', "
+    assertTrue(query(p0, "SELECT trex_db_create_table('CREATE TABLE countries (code INTEGER, name VARCHAR)', "
         + "'{\"strategy\": \"replicated\"}')").get(0).get(0).contains("replicated, 1 shard on 3 node(s)"));
     assertTrue(query(p0, "SELECT trex_db_create_table('CREATE TABLE lines (id BIGINT, qty INTEGER)', "
         + "'{\"strategy\": \"hash\", \"column\": \"id\", \"num_partitions\": 4, \"colocate_with\": \"orders\"}')")
@@ -147,7 +147,7 @@ class DistributedTablesTest {
         + "ORDER BY 1, 2"), query(p0, "SELECT partition_id, node_name FROM trex_db_partitions() WHERE table_name = "
         + "'orders' ORDER BY 1, 2"), "co-located tables share the shard -> node mapping");
     assertEquals(List.of(List.of("3")), query(p0, "SELECT count(DISTINCT node_name) FROM trex_db_partitions() "
-        + "WHERE table_name = 'nation'"));
+        + "WHERE table_name = 'countries'"));
   }
 
   @Test
@@ -207,8 +207,8 @@ class DistributedTablesTest {
     assertEquals(oracle("SELECT DATE '2023-12-30' + range::INTEGER AS day FROM range(200)",
         "CASE WHEN day < DATE '2024-01-01' THEN 0 WHEN day < DATE '2024-07-01' THEN 1 ELSE 2 END", "1"),
         perShard("by_day", "1"));
-    update(p0, "INSERT INTO nation VALUES (1, 'one'), (2, 'two')");
-    assertEquals(Map.of(0, List.of("2", "3")), perShard("nation", "code"));
+    update(p0, "INSERT INTO countries VALUES (1, 'one'), (2, 'two')");
+    assertEquals(Map.of(0, List.of("2", "3")), perShard("countries", "code"));
 
     // a million rows through JDBC prepared batches, checked shard by shard against DuckDB
     update(p0, "DELETE FROM orders");
@@ -342,5 +342,48 @@ class DistributedTablesTest {
         && query(nodes.get(1).port(), "SELECT count(*) FROM orders").equals(List.of(List.of(expected))));
     SQLException e = assertThrows(SQLException.class, () -> update(p0, "INSERT INTO orders VALUES (-1, 'x', 1)"));
     assertTrue(e.getMessage().contains("is not alive, and every copy must take the write"), e.getMessage());
+  }
+
+  @Test
+  @Order(5)
+  void loadTpchDistributesTheTablesAndColocatesLineitemWithOrders() throws Exception {
+    // DROP TABLE of a distributed table removes it everywhere (d2 is down: its copies stay behind)
+    update(p0, "DROP TABLE orders");
+    assertEquals(List.of(List.of("0")), query(nodes.get(1).port(), "SELECT count(*) FROM trex_db_partitions() WHERE "
+        + "table_name = 'orders'"));
+    assertEquals(List.of(List.of("0")), query(p0, "SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE "
+        + "'orders\\_%' ESCAPE '\\'"));
+    SQLException gone = assertThrows(SQLException.class, () -> query(p0, "SELECT count(*) FROM orders"));
+    assertTrue(gone.getMessage().contains("orders"), gone.getMessage());
+    update(p0, "DROP TABLE IF EXISTS orders");
+
+    java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+    java.io.PrintStream saved = System.out;
+    java.io.PrintStream savedErr = System.err;
+    int exit;
+    java.io.PrintStream capture = new java.io.PrintStream(out, true, java.nio.charset.StandardCharsets.UTF_8);
+    System.setOut(capture);
+    System.setErr(capture);
+    try {
+      exit = new picocli.CommandLine(new io.quiver.server.cli.QuiverCli()).execute("load-tpch", "--sf", "0.01",
+          "--port", Integer.toString(p0), "--partitions", "4");
+    } finally {
+      System.setOut(saved);
+      System.setErr(savedErr);
+    }
+    String text = out.toString(java.nio.charset.StandardCharsets.UTF_8);
+    assertEquals(0, exit, text);
+    assertTrue(text.contains("as distributed (4 shards per hashed table) tables") && text.contains("Loaded 86,805 rows"),
+        text);
+    assertEquals(List.of(List.of("lineitem", "60175"), List.of("nation", "25"), List.of("orders", "15000"),
+        List.of("region", "5")), query(p0, "SELECT table_name, approx_rows FROM trex_db_tables() WHERE table_name IN "
+        + "('lineitem', 'orders', 'nation', 'region') ORDER BY 1"));
+    assertEquals(query(p0, "SELECT partition_id, node_name FROM trex_db_partitions() WHERE table_name = 'orders' "
+        + "ORDER BY 1, 2"), query(p0, "SELECT partition_id, node_name FROM trex_db_partitions() WHERE table_name = "
+        + "'lineitem' ORDER BY 1, 2"), "lineitem is co-located with orders");
+    assertEquals(List.of(List.of("replicated", "2")), query(p0, "SELECT min(strategy), count(DISTINCT node_name) FROM "
+        + "trex_db_partitions() WHERE table_name = 'nation'"), "replicated to both alive data nodes");
+    assertEquals(List.of(List.of("60175")), query(nodes.get(1).port(), "SELECT count(*) FROM lineitem JOIN orders ON "
+        + "l_orderkey = o_orderkey"));
   }
 }

@@ -77,4 +77,12 @@ class WriteStatementTest {
     assertEquals(Optional.empty(), of("INSERT INTO orders VALUES (?), (?)").asInsertSelect("s", "rows", 2));
     assertEquals(Optional.empty(), of("INSERT INTO orders SELECT ?").asInsertSelect("s", "rows", 1));
   }
+
+  @Test
+  void dropTableIsRecognized() {
+    assertEquals(Optional.of(new DropTable(null, "orders", false)), DropTable.of("DROP TABLE Orders"));
+    assertEquals(Optional.of(new DropTable("main", "Orders", true)), DropTable.of("drop table if exists main.\"Orders\";"));
+    assertEquals(Optional.empty(), DropTable.of("DROP TABLE a, b"));
+    assertEquals(Optional.empty(), DropTable.of("DROP VIEW v"));
+  }
 }

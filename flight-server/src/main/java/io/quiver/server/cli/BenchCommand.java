@@ -41,13 +41,17 @@ import picocli.CommandLine.Parameters;
         "  stream   stream a --rows row (BIGINT, DOUBLE, VARCHAR) result via in-process DuckDB Arrow",
         "           export (baseline), raw Flight DoGet and ADBC Flight SQL; prints MB/s and ratios",
         "  cluster  start 3 node processes on loopback and print join, failure detection (kill -9,",
-        "           SIGSTOP), Raft election/failover and rejoin times"})
+        "           SIGSTOP), Raft election/failover and rejoin times",
+        "  ingest   write --rows rows with DuckDB's appender and INSERT from Arrow (baselines), then with",
+        "           Flight SQL bulk ingest into a node-local and into distributed tables of a 3-node",
+        "           loopback cluster; prints rows/s, MB/s and ratios (default --rows for ingest: 2000000)"})
 final class BenchCommand implements java.util.concurrent.Callable<Integer> {
-  @Parameters(index = "0", paramLabel = "WHAT", description = "Benchmark to run: stream or cluster.")
+  @Parameters(index = "0", paramLabel = "WHAT", description = "Benchmark to run: stream, cluster or ingest.")
   String what;
 
-  @Option(names = "--rows", defaultValue = "10000000", description = "Rows in the result (default: ${DEFAULT-VALUE}).")
-  long rows;
+  @Option(names = "--rows", description = "Rows to stream or ingest (default: 10000000 for stream, 2000000 for "
+      + "ingest).")
+  Long rows;
 
   @Option(names = "--runs", defaultValue = "3",
       description = "Measured runs per path; the best is reported (default: ${DEFAULT-VALUE}).")
@@ -66,10 +70,26 @@ final class BenchCommand implements java.util.concurrent.Callable<Integer> {
       Path base = dataDir != null ? dataDir : Files.createTempDirectory("quiver-bench-cluster");
       return new ClusterBench(base).run();
     }
+    if (what.equals("ingest")) {
+      long n = rows == null ? 2_000_000 : rows;
+      if (n < 1) {
+        System.err.println("quiver: --rows must be positive");
+        return 2;
+      }
+      Path base = dataDir != null ? dataDir : Files.createTempDirectory("quiver-bench-ingest");
+      try {
+        return new IngestBench(base, n).run();
+      } finally {
+        if (dataDir == null) {
+          deleteRecursively(base);
+        }
+      }
+    }
     if (!what.equals("stream")) {
-      System.err.println("quiver: unknown benchmark '" + what + "'; available: stream, cluster");
+      System.err.println("quiver: unknown benchmark '" + what + "'; available: stream, cluster, ingest");
       return 2;
     }
+    long rows = this.rows == null ? 10_000_000 : this.rows;
     if (rows < 1 || runs < 1) {
       System.err.println("quiver: --rows and --runs must be positive");
       return 2;

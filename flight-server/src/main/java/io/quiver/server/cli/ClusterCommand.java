@@ -86,7 +86,18 @@ final class ClusterCommand implements Runnable {
       return true;
     }
 
-    /** Waits (at most 30 s) until node-0 sees every node alive; returns how many it sees. */
+    private static boolean hasLeader(FlightSqlClient client) {
+      try {
+        return SqlCommand.count(client, "SELECT count(*) FROM trex_db_raft_status() WHERE leader IS NOT NULL") > 0;
+      } catch (Exception e) {
+        return false; // the Raft store is still starting
+      }
+    }
+
+    /**
+     * Waits (at most 30 s) until node-0 sees every node alive and a Raft leader; returns how many
+     * nodes it sees.
+     */
     private int awaitMembership() throws Exception {
       long deadline = System.nanoTime() + 30_000_000_000L;
       int seen = 0;
@@ -95,7 +106,7 @@ final class ClusterCommand implements Runnable {
               Location.forGrpcInsecure(StartCommand.connectHost(host), flightPort)).build())) {
         while (System.nanoTime() < deadline) {
           seen = (int) SqlCommand.count(client, "SELECT count(*) FROM trex_db_nodes() WHERE status = 'alive'");
-          if (seen >= nodes) {
+          if (seen >= nodes && hasLeader(client)) {
             break;
           }
           Thread.sleep(250);

@@ -8,7 +8,7 @@ import picocli.CommandLine.Command;
 @Command(name = "quiver", mixinStandardHelpOptions = true, versionProvider = QuiverCli.Version.class,
     description = "Quiver: a distributed Arrow Flight SQL query service.%n",
     subcommands = {StartCommand.class, StopCommand.class, NodeCommand.class, ClusterCommand.class, SqlCommand.class,
-        BenchCommand.class,
+        BenchCommand.class, LoadTpchCommand.class,
         CommandLine.HelpCommand.class},
     footer = {"", "Examples:",
         "  ./quiver start                      start a node in the background on 127.0.0.1:31337",

@@ -92,7 +92,11 @@ public final class DistributedTables {
   private final DuckDbEngine engine;
   private final BufferAllocator allocator;
 
-  public DistributedTables(ClusterService cluster, DuckDbEngine engine, BufferAllocator allocator) {
+  private final io.quiver.server.query.NodeClients clients;
+
+  public DistributedTables(ClusterService cluster, DuckDbEngine engine, BufferAllocator allocator,
+      io.quiver.server.query.NodeClients clients) {
+    this.clients = clients;
     this.cluster = cluster;
     this.engine = engine;
     this.allocator = allocator;
@@ -140,12 +144,51 @@ public final class DistributedTables {
     return spec instanceof PartitionSpec.Hash h ? h.column() : spec instanceof PartitionSpec.Range r ? r.column() : null;
   }
 
+  /**
+   * {@code DROP TABLE} of a distributed table: the definition goes first (from then on nobody
+   * reads or writes the table), then every shard copy; copies on nodes that are down stay behind
+   * as ordinary tables and are named in the answer.
+   */
+  public String drop(Definition d) {
+    cluster.raft().delete(PREFIX + d.name());
+    Map<String, String> endpoints = endpoints();
+    List<String> leftBehind = new ArrayList<>();
+    int dropped = 0;
+    for (ShardPlacement.Shard shard : d.shards()) {
+      for (String node : shard.nodes()) {
+        try {
+          runOn(node, endpoints, "DROP TABLE IF EXISTS " + ArrowSchemas.quoteIdentifier(d.shardTable(shard.id())));
+          dropped++;
+        } catch (RuntimeException e) {
+          leftBehind.add(d.shardTable(shard.id()) + " on " + node);
+        }
+      }
+    }
+    // copies of layouts that never took over (a move whose node died) are named like shards too
+    String pattern = java.util.regex.Pattern.quote(d.name()).replace("'", "''") + "_(v[0-9]+_)?[0-9]+";
+    for (Map.Entry<String, String> node : endpoints.entrySet()) {
+      try {
+        for (Object orphan : remoteColumn(node.getValue(), "SELECT table_name FROM duckdb_tables() WHERE "
+            + "schema_name = 'main' AND regexp_full_match(table_name, '" + pattern + "')")) {
+          runOn(node.getKey(), endpoints, "DROP TABLE IF EXISTS " + ArrowSchemas.quoteIdentifier((String) orphan));
+          dropped++;
+        }
+      } catch (RuntimeException e) {
+        leftBehind.add("leftover copies on " + node.getKey() + " (" + e.getMessage() + ")");
+      }
+    }
+    return "dropped distributed table " + d.name() + " (" + dropped + " shard copies" + (leftBehind.isEmpty() ? ")"
+        : "; left behind on nodes that are down: " + String.join(", ", leftBehind) + ")");
+  }
+
   public Optional<Definition> definition(String table) {
     return cluster.raft().get(PREFIX + table).map(DistributedTables::decode);
   }
 
   public List<Definition> all() {
-    return cluster.raft().list(PREFIX).stream().map(DistributedTables::decode).toList();
+    // keys from this member's copy, each value through the leader: never older than an acknowledged write
+    return cluster.raft().list(PREFIX).stream().map(e -> cluster.raft().get(e.key())).flatMap(Optional::stream)
+        .map(DistributedTables::decode).toList();
   }
 
   private static Definition decode(KvStateMachine.Entry e) {
@@ -214,24 +257,33 @@ public final class DistributedTables {
   }
 
   private long remoteCount(String endpoint, String sql) {
-    try (FlightClient client = FlightClient.builder(allocator, NodeCalls.location(endpoint)).build()) {
+    List<Object> values = remoteColumn(endpoint, sql);
+    return values.isEmpty() ? 0 : ((Number) values.get(0)).longValue();
+  }
+
+  /** The first column of a query's rows on another node. */
+  private List<Object> remoteColumn(String endpoint, String sql) {
+    try {
+      FlightClient client = clients.get(endpoint);
       byte[] ticket = JSON.writeValueAsBytes(Map.of("query", sql));
       try (org.apache.arrow.flight.FlightStream stream = NodeCalls.detached(() -> client.getStream(
           new org.apache.arrow.flight.Ticket(ticket)))) {
-        long n = 0;
+        List<Object> out = new ArrayList<>();
         while (stream.next()) {
-          if (stream.getRoot().getRowCount() > 0) {
-            n = ((Number) stream.getRoot().getVector(0).getObject(0)).longValue();
+          for (int i = 0; i < stream.getRoot().getRowCount(); i++) {
+            Object o = stream.getRoot().getVector(0).getObject(i);
+            out.add(o instanceof org.apache.arrow.vector.util.Text t ? t.toString() : o);
           }
         }
-        return n;
+        return out;
       }
     } catch (RuntimeException e) {
-      throw new QuiverException(ErrorCode.REMOTE_ERROR, "counting rows on " + endpoint + " failed: " + e.getMessage(), e);
+      throw new QuiverException(ErrorCode.REMOTE_ERROR, "querying " + endpoint + " failed: " + e.getMessage(), e);
     } catch (Exception e) {
       throw new QuiverException(ErrorCode.REMOTE_ERROR, "cannot reach " + endpoint + ": " + e.getMessage(), e);
     }
   }
+
 
   /** The schema hash of a distributed table: the same digest a shard table of it has in gossip. */
   public String schemaHash(Definition d) {
@@ -289,7 +341,8 @@ public final class DistributedTables {
     if (endpoint == null) {
       throw new QuiverException(ErrorCode.REMOTE_ERROR, "node " + node + " is not alive; cannot run: " + sql);
     }
-    try (FlightClient client = FlightClient.builder(allocator, NodeCalls.location(endpoint)).build()) {
+    try {
+      FlightClient client = clients.get(endpoint);
       byte[] body = JSON.writeValueAsBytes(Map.of("query", sql));
       Iterator<Result> results = NodeCalls.detached(() -> client.doAction(new Action("query", body)));
       while (results.hasNext()) {

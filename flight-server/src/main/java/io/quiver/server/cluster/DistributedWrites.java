@@ -66,13 +66,15 @@ public final class DistributedWrites {
   private final ClusterService cluster;
   private final DuckDbEngine engine;
   private final BufferAllocator allocator;
+  private final io.quiver.server.query.NodeClients clients;
   private final Supplier<RemoteTables.Locator> locator;
 
   /** A write statement aimed at a distributed table. */
   public record Target(WriteStatement statement, DistributedTables.Definition definition) {}
 
   public DistributedWrites(DistributedTables tables, ClusterService cluster, DuckDbEngine engine,
-      BufferAllocator allocator, Supplier<RemoteTables.Locator> locator) {
+      BufferAllocator allocator, io.quiver.server.query.NodeClients clients, Supplier<RemoteTables.Locator> locator) {
+    this.clients = clients;
     this.tables = tables;
     this.cluster = cluster;
     this.engine = engine;
@@ -90,6 +92,23 @@ public final class DistributedWrites {
       return Optional.empty();
     }
     return tables.definition(w.get().table()).map(d -> new Target(w.get(), d));
+  }
+
+  /** The distributed table a {@code DROP TABLE} names, or empty when it names none. */
+  public Optional<DistributedTables.Definition> dropTarget(String sql) {
+    if (!cluster.hasRaft()) {
+      return Optional.empty();
+    }
+    Optional<io.quiver.coordinator.write.DropTable> drop = io.quiver.coordinator.write.DropTable.of(sql);
+    if (drop.isEmpty() || (drop.get().schema() != null && !drop.get().schema().equals("main"))
+        || isLocalTable(drop.get().table())) {
+      return Optional.empty();
+    }
+    return tables.definition(drop.get().table());
+  }
+
+  public String drop(DistributedTables.Definition d) {
+    return tables.drop(d);
   }
 
   /** The distributed table a bulk ingest appends to, or empty when the target is not one. */
@@ -253,12 +272,7 @@ public final class DistributedWrites {
 
   /** Sends one shard-write action to a node outside any write (freeze, unfreeze). */
   JsonNode call(String node, String endpoint, Map<String, String> body) {
-    try (FlightClient client = FlightClient.builder(allocator, NodeCalls.location(endpoint)).build()) {
-      return action(client, node, body);
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new QuiverException(ErrorCode.QUERY_CANCELLED, "interrupted while calling node " + node, e);
-    }
+    return action(clients.get(endpoint), node, body);
   }
 
   private static JsonNode action(FlightClient client, String node, Map<String, String> body) {
@@ -394,7 +408,7 @@ public final class DistributedWrites {
       }
       String routed = stage + "_routed";
       s.execute("CREATE TEMP TABLE " + routed + " AS SELECT *, " + d.shardExpression() + " AS __quiver_shard FROM "
-          + stage + " ORDER BY __quiver_shard");
+          + stage);
       Map<Integer, Long> perShard = new LinkedHashMap<>();
       try (ResultSet rs = s.executeQuery("SELECT __quiver_shard, count(*) FROM " + routed + " GROUP BY ALL ORDER BY 1")) {
         while (rs.next()) {
@@ -429,7 +443,6 @@ public final class DistributedWrites {
     final String id = UUID.randomUUID().toString();
     final DistributedTables.Definition definition;
     final Map<String, String> endpoints;
-    final Map<String, FlightClient> clients = new LinkedHashMap<>();
     final Set<String> touched = new LinkedHashSet<>();
     boolean committed;
 
@@ -447,8 +460,7 @@ public final class DistributedWrites {
     }
 
     FlightClient client(String node) {
-      return clients.computeIfAbsent(node, n -> FlightClient.builder(allocator,
-          NodeCalls.location(endpoints.get(n))).build());
+      return clients.get(endpoints.get(node));
     }
 
     long exec(String node, String table, String sql) {
@@ -551,13 +563,6 @@ public final class DistributedWrites {
           } catch (RuntimeException e) {
             // the node's idle timeout rolls it back
           }
-        }
-      }
-      for (FlightClient c : clients.values()) {
-        try {
-          c.close();
-        } catch (InterruptedException e) {
-          Thread.currentThread().interrupt();
         }
       }
     }

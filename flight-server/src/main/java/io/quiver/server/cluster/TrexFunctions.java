@@ -98,7 +98,13 @@ public final class TrexFunctions {
         for (DistributedTables.Definition d : node.tables().all()) {
           String holders = String.join(",", d.shards().stream().flatMap(s -> s.nodes().stream()).distinct().sorted()
               .toList());
-          rows.add(List.of(holders, d.name(), Long.toString(node.tables().rowCount(d)), node.tables().schemaHash(d)));
+          String count;
+          try {
+            count = Long.toString(node.tables().rowCount(d));
+          } catch (QuiverException unavailable) {
+            count = null; // a shard without an alive copy: the total is unknown, not smaller
+          }
+          rows.add(java.util.Arrays.asList(holders, d.name(), count, node.tables().schemaHash(d)));
         }
       }
       return rows;
