@@ -140,11 +140,11 @@ class DistributedIngestTest {
   /** shard id -> [count, sum(id)] from the first copy of each shard. */
   private static Map<Integer, List<Long>> perShard(String table) throws Exception {
     Map<Integer, List<Long>> out = new TreeMap<>();
-    for (List<Object> p : query(0, "SELECT partition_id, min(node_name) FROM trex_db_partitions() WHERE table_name = '"
-        + table + "' GROUP BY 1 ORDER BY 1")) {
+    for (List<Object> p : query(0, "SELECT partition_id, min(node_name), min(shard_table) FROM trex_db_partitions() "
+        + "WHERE table_name = '" + table + "' GROUP BY 1 ORDER BY 1")) {
       int shard = Integer.parseInt(String.valueOf(p.get(0)));
       List<Object> got = query(Integer.parseInt(((String) p.get(1)).substring(1)), "SELECT count(*), "
-          + "CAST(coalesce(sum(id), 0) AS BIGINT) FROM " + table + "_" + shard).get(0);
+          + "CAST(coalesce(sum(id), 0) AS BIGINT) FROM " + p.get(2)).get(0);
       out.put(shard, List.of(((Number) got.get(0)).longValue(), ((Number) got.get(1)).longValue()));
     }
     return out;
@@ -217,5 +217,21 @@ class DistributedIngestTest {
       assertEquals(List.of(List.of(2L * ROWS, 2 * 249999750000L)), query(node, "SELECT count(*), CAST(sum(amount) "
           + "AS BIGINT) FROM (SELECT amount FROM events UNION ALL SELECT amount FROM events_by_id)"));
     }
+    // a data node joins: repartitioning with the table's own config spreads its shards onto it
+    String seeds = query(0, "SELECT value FROM trex_db_config() WHERE key = 'seeds'").get(0).get(0).toString();
+    nodes.add(NodeProcess.start(dir.resolve("d3"), "--node-name=d3", "--cluster-id=ingest",
+        "--gossip-port=" + ClusterTest.freeGossipPort(), "--seeds=" + seeds));
+    long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+    while (!query(0, "SELECT count(*) FROM trex_db_nodes() WHERE status = 'alive'").equals(List.of(List.of(4L)))) {
+      assertTrue(System.nanoTime() < deadline, "d3 did not join within 30 s");
+      Thread.sleep(100);
+    }
+    String moved = (String) query(0, "SELECT trex_db_repartition_table('events', '{\"strategy\": \"hash\", "
+        + "\"column\": \"id\", \"num_partitions\": 6, \"replication_factor\": 2}')").get(0).get(0);
+    assertTrue(moved.contains("hash(id) x6 rf2 -> hash(id) x6 rf2, 6 shard(s) on 4 node(s), 1000000 rows moved"),
+        moved);
+    assertEquals(List.of(List.of(2L)), query(0, "SELECT count(DISTINCT partition_id) FROM trex_db_partitions() "
+        + "WHERE table_name = 'events' AND node_name = 'd3'"), "shards 2 and 3 have a copy on d3 (node 3 of 4)");
+    assertEquals(oracle("hash(id) % 6", 0, ROWS), perShard("events"));
   }
 }
