@@ -44,9 +44,12 @@ import picocli.CommandLine.Parameters;
         "           SIGSTOP), Raft election/failover and rejoin times",
         "  ingest   write --rows rows with DuckDB's appender and INSERT from Arrow (baselines), then with",
         "           Flight SQL bulk ingest into a node-local and into distributed tables of a 3-node",
-        "           loopback cluster; prints rows/s, MB/s and ratios (default --rows for ingest: 2000000)"})
+        "           loopback cluster; prints rows/s, MB/s and ratios (default --rows for ingest: 2000000)",
+        "  tpch     load TPC-H at --sf into a --nodes node loopback cluster and into one in-process DuckDB,",
+        "           run the 22 queries on both, check the results are equal, print times, ratios and their",
+        "           geometric mean"})
 final class BenchCommand implements java.util.concurrent.Callable<Integer> {
-  @Parameters(index = "0", paramLabel = "WHAT", description = "Benchmark to run: stream, cluster or ingest.")
+  @Parameters(index = "0", paramLabel = "WHAT", description = "Benchmark to run: stream, cluster, ingest or tpch.")
   String what;
 
   @Option(names = "--rows", description = "Rows to stream or ingest (default: 10000000 for stream, 2000000 for "
@@ -56,6 +59,12 @@ final class BenchCommand implements java.util.concurrent.Callable<Integer> {
   @Option(names = "--runs", defaultValue = "3",
       description = "Measured runs per path; the best is reported (default: ${DEFAULT-VALUE}).")
   int runs;
+
+  @Option(names = "--sf", defaultValue = "1", description = "tpch: scale factor (default: ${DEFAULT-VALUE}).")
+  double sf;
+
+  @Option(names = "--nodes", defaultValue = "3", description = "tpch: nodes in the cluster (default: ${DEFAULT-VALUE}).")
+  int nodes;
 
   @Option(names = "--data-dir", description = "Scratch directory (default: a new temporary directory).")
   Path dataDir;
@@ -69,6 +78,20 @@ final class BenchCommand implements java.util.concurrent.Callable<Integer> {
     if (what.equals("cluster")) {
       Path base = dataDir != null ? dataDir : Files.createTempDirectory("quiver-bench-cluster");
       return new ClusterBench(base).run();
+    }
+    if (what.equals("tpch")) {
+      if (!(sf > 0) || nodes < 1 || runs < 1) {
+        System.err.println("quiver: --sf, --nodes and --runs must be positive");
+        return 2;
+      }
+      Path base = dataDir != null ? dataDir : Files.createTempDirectory("quiver-bench-tpch");
+      try {
+        return new TpchBench(base, sf, nodes, runs).run();
+      } finally {
+        if (dataDir == null) {
+          deleteRecursively(base);
+        }
+      }
     }
     if (what.equals("ingest")) {
       long n = rows == null ? 2_000_000 : rows;
@@ -86,7 +109,7 @@ final class BenchCommand implements java.util.concurrent.Callable<Integer> {
       }
     }
     if (!what.equals("stream")) {
-      System.err.println("quiver: unknown benchmark '" + what + "'; available: stream, cluster, ingest");
+      System.err.println("quiver: unknown benchmark '" + what + "'; available: stream, cluster, ingest, tpch");
       return 2;
     }
     long rows = this.rows == null ? 10_000_000 : this.rows;

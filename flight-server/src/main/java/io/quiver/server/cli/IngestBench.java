@@ -141,7 +141,7 @@ final class IngestBench {
       long start = System.nanoTime();
       for (VectorSchemaRoot batch : batches) {
         try (ArrowArrayStream stream = ArrowArrayStream.allocateNew(allocator);
-            ArrowReader reader = new OneBatchReader(allocator, batch)) {
+            ArrowReader reader = new io.quiver.server.query.SingleBatchReader(allocator, batch)) {
           Data.exportArrayStream(allocator, reader, stream);
           c.registerArrowStream("incoming", stream);
           s.execute("INSERT INTO t SELECT * FROM incoming");
@@ -166,43 +166,5 @@ final class IngestBench {
   private static Result print(Result r) {
     System.out.printf(Locale.ROOT, "  %-40s %,12.0f rows/s%n", r.path(), r.rowsPerSecond());
     return r;
-  }
-
-  /** One batch as an ArrowReader (for the C data interface); the batch stays owned by the caller. */
-  private static final class OneBatchReader extends ArrowReader {
-    private final VectorSchemaRoot batch;
-    private boolean done;
-
-    OneBatchReader(BufferAllocator allocator, VectorSchemaRoot batch) {
-      super(allocator);
-      this.batch = batch;
-    }
-
-    @Override
-    public boolean loadNextBatch() {
-      if (done) {
-        return false;
-      }
-      done = true;
-      try (var unloaded = new org.apache.arrow.vector.VectorUnloader(batch).getRecordBatch()) {
-        loadRecordBatch(unloaded);
-      }
-      return true;
-    }
-
-    @Override
-    public long bytesRead() {
-      return 0;
-    }
-
-    @Override
-    protected void closeReadSource() {
-      // the batch belongs to the caller
-    }
-
-    @Override
-    protected Schema readSchema() {
-      return batch.getSchema();
-    }
   }
 }

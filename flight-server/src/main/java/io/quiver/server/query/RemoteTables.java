@@ -26,7 +26,7 @@ import org.duckdb.DuckDBConnection;
  * and the cluster registry says another live node holds a table of that name, the table is
  * attached to the statement's connection as an Arrow scan over a Flight DoGet from that node (or,
  * to only describe the statement, over an empty stream with the remote schema) and the statement
- * is prepared again. Single reads of remote tables only: the distributed planner will replace this.
+ * is prepared again. A gather of whole tables: the distributed planner will push work to the shards.
  */
 public final class RemoteTables {
   private static final Pattern MISSING = Pattern.compile("Table with name ([^ !]+) does not exist");
@@ -80,21 +80,31 @@ public final class RemoteTables {
   }
 
   /**
-   * One remote part is attached under the table's own name; several (the shards of a distributed
-   * table) are attached under internal names and joined by a temporary UNION ALL view.
+   * Every remote part is pulled into a temporary table (when {@code withData}; otherwise attached
+   * as an empty Arrow scan of its schema, to describe the statement), since an Arrow stream can be
+   * scanned only once and a statement may read a table several times (self-joins, subqueries,
+   * CTEs). The table's name is then a temporary view: the one part, or the UNION ALL of the shards.
    */
   private static void attachParts(DuckDBConnection conn, String table, List<Part> parts, BufferAllocator allocator,
       boolean withData, List<AutoCloseable> resources) throws SQLException {
-    if (parts.size() == 1 && parts.get(0).endpoint() != null && parts.get(0).table().equals(table)) {
-      attach(conn, table, parts.get(0).table(), parts.get(0).endpoint(), allocator, withData, resources);
-      return;
-    }
     StringBuilder union = new StringBuilder();
     for (Part p : parts) {
       String source = p.table();
       if (p.endpoint() != null) {
         source = "__quiver_remote_" + p.table();
-        attach(conn, source, p.table(), p.endpoint(), allocator, withData, resources);
+        String stream = source + "_stream";
+        List<AutoCloseable> scan = new java.util.ArrayList<>();
+        attach(conn, withData ? stream : source, p.table(), p.endpoint(), allocator, withData, withData ? scan
+            : resources);
+        if (withData) {
+          try (java.sql.Statement s = conn.createStatement()) {
+            s.execute("CREATE TEMP TABLE " + ArrowSchemas.quoteIdentifier(source) + " AS SELECT * FROM "
+                + ArrowSchemas.quoteIdentifier(stream));
+            s.execute("DROP VIEW IF EXISTS " + ArrowSchemas.quoteIdentifier(stream));
+          } finally {
+            QueryExecution.closeAll(scan);
+          }
+        }
       }
       union.append(union.length() == 0 ? "" : " UNION ALL ").append("SELECT * FROM ")
           .append(ArrowSchemas.quoteIdentifier(source));

@@ -140,4 +140,33 @@ public final class TpchData {
       case VARCHAR -> ((VarCharVector) v).setSafe(i, c.getString(row).getBytes(StandardCharsets.UTF_8));
     }
   }
+
+  /**
+   * Generates every table at {@code sf} straight into a DuckDB database (the single-node
+   * reference the cluster's results are compared with). Returns the rows loaded.
+   */
+  public static long loadInto(org.duckdb.DuckDBConnection conn, double sf, org.apache.arrow.memory.BufferAllocator
+      allocator) throws java.sql.SQLException {
+    long total = 0;
+    for (String table : TABLES) {
+      try (java.sql.Statement s = conn.createStatement();
+          VectorSchemaRoot root = VectorSchemaRoot.create(schema(table), allocator)) {
+        s.execute(createSql(table));
+        long[] rows = {0};
+        generate(table, sf, 1, 1, root, 100_000, batch -> {
+          try (org.apache.arrow.c.ArrowArrayStream stream = org.apache.arrow.c.ArrowArrayStream.allocateNew(allocator);
+              org.apache.arrow.vector.ipc.ArrowReader reader = new io.quiver.server.query.SingleBatchReader(allocator, batch)) {
+            org.apache.arrow.c.Data.exportArrayStream(allocator, reader, stream);
+            conn.registerArrowStream("__tpch_batch", stream);
+            s.execute("INSERT INTO " + table + " SELECT * FROM __tpch_batch");
+            rows[0] += batch.getRowCount();
+          } catch (java.sql.SQLException | java.io.IOException e) {
+            throw new IllegalStateException("loading " + table + " into DuckDB failed: " + e.getMessage(), e);
+          }
+        });
+        total += rows[0];
+      }
+    }
+    return total;
+  }
 }

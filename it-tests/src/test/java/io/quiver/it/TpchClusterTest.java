@@ -1,0 +1,98 @@
+package io.quiver.it;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+
+import io.quiver.server.tpch.TpchData;
+import io.quiver.server.tpch.TpchLoader;
+import io.quiver.server.tpch.TpchQueries;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.ResultSet;
+import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.List;
+import org.apache.arrow.flight.FlightClient;
+import org.apache.arrow.flight.Location;
+import org.apache.arrow.flight.sql.FlightSqlClient;
+import org.apache.arrow.memory.BufferAllocator;
+import org.apache.arrow.memory.RootAllocator;
+import org.duckdb.DuckDBConnection;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * All 22 TPC-H queries at scale factor 0.01 on 3 node processes holding the distributed TPC-H
+ * tables, through the Flight SQL JDBC driver, each result compared with a single-node DuckDB
+ * holding the same generated data.
+ */
+class TpchClusterTest {
+  private static final double SF = 0.01;
+
+  @TempDir
+  static Path dir;
+
+  private static final List<NodeProcess> nodes = new ArrayList<>();
+  private static BufferAllocator allocator;
+  private static DuckDBConnection oracle;
+
+  @BeforeAll
+  static void loadClusterAndOracle() throws Exception {
+    allocator = new RootAllocator();
+    nodes.addAll(ItCluster.start(dir, "tpch", 3));
+    int p0 = nodes.get(0).port();
+    ItSql.eventually("3 alive nodes and a Raft leader", true, () -> ItSql.scalar(p0, "SELECT count(*) FROM "
+        + "trex_db_nodes() WHERE status = 'alive'").equals("3") && ItSql.scalar(p0, "SELECT leader FROM "
+        + "trex_db_raft_status()") != null);
+    try (FlightClient client = FlightClient.builder(allocator, Location.forGrpcInsecure("127.0.0.1", p0)).build();
+        FlightSqlClient sql = new FlightSqlClient(client)) {
+      TpchLoader loader = new TpchLoader(sql, allocator, System.out);
+      loader.load(SF, 4, loader.clusterMode());
+    }
+    oracle = (DuckDBConnection) DriverManager.getConnection("jdbc:duckdb:");
+    TpchData.loadInto(oracle, SF, allocator);
+  }
+
+  @AfterAll
+  static void stopAll() throws Exception {
+    if (oracle != null) {
+      oracle.close();
+    }
+    for (NodeProcess n : nodes) {
+      n.close();
+    }
+    allocator.close();
+  }
+
+  @Test
+  void all22QueriesEqualSingleNodeDuckDb() throws Exception {
+    assertEquals("6", ItSql.scalar(nodes.get(0).port(), "SELECT count(*) FROM trex_db_tables() WHERE table_name IN "
+        + "('lineitem', 'orders', 'customer', 'part', 'partsupp', 'supplier') AND node_name LIKE '%,%'"),
+        "the six large tables are distributed");
+    List<String> failures = new ArrayList<>();
+    for (int q = 1; q <= TpchQueries.COUNT; q++) {
+      String text = TpchQueries.query(q);
+      List<List<Object>> expected;
+      try (Statement s = oracle.createStatement(); ResultSet rs = s.executeQuery(text)) {
+        expected = TpchQueries.rows(rs);
+      }
+      int port = nodes.get(q % 3).port(); // every node coordinates some queries
+      long start = System.nanoTime();
+      List<List<Object>> actual;
+      try (Connection c = DriverManager.getConnection(ItSql.url(port)); Statement s = c.createStatement();
+          ResultSet rs = s.executeQuery(text)) {
+        actual = TpchQueries.rows(rs);
+      }
+      String diff = TpchQueries.difference(expected, actual);
+      System.out.printf("Q%02d: %d rows, %d ms%s%n", q, actual.size(), (System.nanoTime() - start) / 1_000_000,
+          diff == null ? "" : " DIFFERS: " + diff);
+      if (diff != null) {
+        failures.add("Q" + q + ": " + diff);
+      }
+    }
+    assertNull(failures.isEmpty() ? null : String.join("\n", failures));
+  }
+}
