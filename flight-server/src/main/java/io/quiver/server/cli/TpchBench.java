@@ -109,6 +109,9 @@ final class TpchBench {
             List<Object> row = new ArrayList<>();
             for (FieldVector v : root.getFieldVectors()) {
               Object o = v.getObject(i);
+              if (o != null && v instanceof org.apache.arrow.vector.DateDayVector) {
+                o = java.time.LocalDate.ofEpochDay((Integer) o); // Arrow hands out DATE as days since 1970
+              }
               row.add(o instanceof org.apache.arrow.vector.util.Text text ? text.toString() : o);
             }
             out.add(row);

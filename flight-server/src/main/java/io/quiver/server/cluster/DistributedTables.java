@@ -214,16 +214,17 @@ public final class DistributedTables {
     Map<String, String> endpoints = endpoints();
     String self = cluster.identity().nodeName();
     List<io.quiver.server.query.RemoteTables.Part> parts = new ArrayList<>();
+    Map<String, String> columns = d.get().columns();
     for (ShardPlacement.Shard shard : d.get().shards()) {
       String shardTable = d.get().shardTable(shard.id());
       if (shard.nodes().contains(self)) {
-        parts.add(new io.quiver.server.query.RemoteTables.Part(shardTable, null));
+        parts.add(new io.quiver.server.query.RemoteTables.Part(shardTable, null, columns));
         continue;
       }
       String node = shard.nodes().stream().filter(endpoints::containsKey).findFirst().orElseThrow(() ->
           new QuiverException(ErrorCode.REMOTE_ERROR, "shard " + shardTable + " of " + table
               + " has no alive copy (its nodes: " + String.join(", ", shard.nodes()) + ")"));
-      parts.add(new io.quiver.server.query.RemoteTables.Part(shardTable, endpoints.get(node)));
+      parts.add(new io.quiver.server.query.RemoteTables.Part(shardTable, endpoints.get(node), columns));
     }
     return Optional.of(parts);
   }

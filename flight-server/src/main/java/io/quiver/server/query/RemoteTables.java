@@ -31,6 +31,7 @@ import org.duckdb.DuckDBConnection;
 public final class RemoteTables {
   private static final Pattern MISSING = Pattern.compile("Table with name ([^ !]+) does not exist");
   private static final int MAX_ATTACHED = 8;
+  private static final com.fasterxml.jackson.databind.ObjectMapper JSON = new com.fasterxml.jackson.databind.ObjectMapper();
   private static final Pattern WRITE_TO_VIEW = Pattern.compile(
       "is not an? table|Can only (update|delete from) base table|Cannot insert into|cannot be modified");
 
@@ -40,8 +41,16 @@ public final class RemoteTables {
     Optional<List<Part>> partsOf(String table);
   }
 
-  /** A table on a node: {@code endpoint} {@code host:port}, or {@code null} for this node. */
-  public record Part(String table, String endpoint) {}
+  /**
+   * A table on a node: {@code endpoint} {@code host:port}, or {@code null} for this node;
+   * {@code columns} its columns and their DuckDB types when known (then only the columns and rows a
+   * statement needs are fetched, see {@link ScanPushdown}).
+   */
+  public record Part(String table, String endpoint, java.util.Map<String, String> columns) {
+    public Part(String table, String endpoint) {
+      this(table, endpoint, null);
+    }
+  }
 
   public static final Locator NONE = table -> Optional.empty();
 
@@ -54,6 +63,8 @@ public final class RemoteTables {
   public static PreparedStatement prepare(DuckDBConnection conn, String sql, Locator locator, BufferAllocator allocator,
       boolean withData, List<AutoCloseable> resources) throws SQLException {
     List<String> attachedNames = new java.util.ArrayList<>();
+    java.util.Map<String, ScanPushdown.Fetch> fetches = withData ? ScanPushdown.analyze(conn, sql, locator)
+        : java.util.Map.of();
     for (int attached = 0; ; attached++) {
       try {
         return conn.prepareStatement(sql);
@@ -73,7 +84,9 @@ public final class RemoteTables {
         if (parts.isEmpty()) {
           throw e;
         }
-        attachParts(conn, table, parts.get(), allocator, withData, resources);
+        ScanPushdown.Fetch fetch = fetches.get(table);
+        attachParts(conn, table, parts.get(), allocator, withData, resources, fetch != null ? fetch
+            : new ScanPushdown.Fetch(selectList(parts.get().get(0).columns(), used(sql)), null));
         attachedNames.add("'" + table + "'");
       }
     }
@@ -86,16 +99,18 @@ public final class RemoteTables {
    * CTEs). The table's name is then a temporary view: the one part, or the UNION ALL of the shards.
    */
   private static void attachParts(DuckDBConnection conn, String table, List<Part> parts, BufferAllocator allocator,
-      boolean withData, List<AutoCloseable> resources) throws SQLException {
+      boolean withData, List<AutoCloseable> resources, ScanPushdown.Fetch fetch) throws SQLException {
     StringBuilder union = new StringBuilder();
+    String select = withData ? fetch.select() : "*";
+    String where = withData && fetch.where() != null ? " WHERE " + fetch.where() : "";
     for (Part p : parts) {
       String source = p.table();
       if (p.endpoint() != null) {
         source = "__quiver_remote_" + p.table();
         String stream = source + "_stream";
         List<AutoCloseable> scan = new java.util.ArrayList<>();
-        attach(conn, withData ? stream : source, p.table(), p.endpoint(), allocator, withData, withData ? scan
-            : resources);
+        attach(conn, withData ? stream : source, p.table(), select + " FROM " + ArrowSchemas.quoteIdentifier(p.table())
+            + where, p.endpoint(), allocator, withData, withData ? scan : resources);
         if (withData) {
           try (java.sql.Statement s = conn.createStatement()) {
             s.execute("CREATE TEMP TABLE " + ArrowSchemas.quoteIdentifier(source) + " AS SELECT * FROM "
@@ -106,22 +121,51 @@ public final class RemoteTables {
           }
         }
       }
-      union.append(union.length() == 0 ? "" : " UNION ALL ").append("SELECT * FROM ")
-          .append(ArrowSchemas.quoteIdentifier(source));
+      union.append(union.length() == 0 ? "" : " UNION ALL ").append("SELECT ")
+          .append(p.endpoint() == null ? select : "*").append(" FROM ").append(ArrowSchemas.quoteIdentifier(source))
+          .append(p.endpoint() == null ? where : "");
     }
     try (java.sql.Statement s = conn.createStatement()) {
       s.execute("CREATE TEMP VIEW " + ArrowSchemas.quoteIdentifier(table) + " AS " + union);
     }
   }
 
-  private static void attach(DuckDBConnection conn, String name, String table, String endpoint,
+  /** The columns of a part the statement can use (projection pushdown), or {@code *}. */
+  private static String selectList(java.util.Map<String, String> columnTypes, Optional<java.util.Set<String>> used) {
+    if (columnTypes == null || used.isEmpty()) {
+      return "*";
+    }
+    List<String> columns = List.copyOf(columnTypes.keySet());
+    List<String> needed = columns.stream().filter(c -> used.get().contains(c.toLowerCase(java.util.Locale.ROOT)))
+        .toList();
+    if (needed.size() == columns.size()) {
+      return "*";
+    }
+    // no column named (count(*) and the like): one column still carries the row count
+    List<String> chosen = needed.isEmpty() ? List.of(columns.get(0)) : needed;
+    return String.join(", ", chosen.stream().map(ArrowSchemas::quoteIdentifier).toList());
+  }
+
+  /** Identifiers of the statement, lower-cased, or empty when it may use every column. */
+  private static Optional<java.util.Set<String>> used(String sql) {
+    return io.quiver.coordinator.scan.ColumnUse.identifiers(sql).map(ids -> ids.stream()
+        .map(i -> i.toLowerCase(java.util.Locale.ROOT)).collect(java.util.stream.Collectors.toSet()));
+  }
+
+  /** {@code query}: the select list, FROM and WHERE the remote node runs (after "SELECT "). */
+  private static void attach(DuckDBConnection conn, String name, String table, String query, String endpoint,
       BufferAllocator allocator, boolean withData, List<AutoCloseable> resources) {
     FlightClient client = FlightClient.builder(allocator, NodeCalls.location(endpoint)).build();
     resources.add(client);
     FlightStreamReader reader;
     try {
       if (withData) {
-        String ticket = "{\"query\": \"SELECT * FROM " + ArrowSchemas.quoteIdentifier(table).replace("\"", "\\\"") + "\"}";
+        String ticket;
+        try {
+          ticket = JSON.writeValueAsString(java.util.Map.of("query", "SELECT " + query));
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+          throw new IllegalStateException(e);
+        }
         FlightStream stream = NodeCalls.detached(() -> client.getStream(new Ticket(ticket.getBytes(StandardCharsets.UTF_8))));
         resources.add(stream);
         reader = new FlightStreamReader(allocator, stream);
