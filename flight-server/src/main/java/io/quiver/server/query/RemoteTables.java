@@ -100,33 +100,44 @@ public final class RemoteTables {
    */
   private static void attachParts(DuckDBConnection conn, String table, List<Part> parts, BufferAllocator allocator,
       boolean withData, List<AutoCloseable> resources, ScanPushdown.Fetch fetch) throws SQLException {
-    StringBuilder union = new StringBuilder();
+    List<String> union = new java.util.ArrayList<>();
     String select = withData ? fetch.select() : "*";
     String where = withData && fetch.where() != null ? " WHERE " + fetch.where() : "";
-    for (Part p : parts) {
-      String source = p.table();
-      if (p.endpoint() != null) {
-        source = "__quiver_remote_" + p.table();
-        String stream = source + "_stream";
-        List<AutoCloseable> scan = new java.util.ArrayList<>();
-        attach(conn, withData ? stream : source, p.table(), select + " FROM " + ArrowSchemas.quoteIdentifier(p.table())
-            + where, p.endpoint(), allocator, withData, withData ? scan : resources);
+    List<String> streams = new java.util.ArrayList<>();
+    List<AutoCloseable> scans = new java.util.ArrayList<>();
+    try {
+      for (Part p : parts) {
+        if (p.endpoint() == null) {
+          union.add("SELECT " + select + " FROM " + ArrowSchemas.quoteIdentifier(p.table()) + where);
+          continue;
+        }
+        // every remote part's stream is opened before any is read, so the shards work at once
+        String stream = "__quiver_remote_" + p.table() + (withData ? "_stream" : "");
+        attach(conn, stream, p.table(), select + " FROM " + ArrowSchemas.quoteIdentifier(p.table()) + where,
+            p.endpoint(), allocator, withData, withData ? scans : resources);
+        streams.add(stream);
+      }
+      if (!streams.isEmpty()) {
+        String remote = streams.stream().map(n -> "SELECT * FROM " + ArrowSchemas.quoteIdentifier(n))
+            .collect(java.util.stream.Collectors.joining(" UNION ALL "));
         if (withData) {
+          String pulled = "__quiver_remote_" + table;
           try (java.sql.Statement s = conn.createStatement()) {
-            s.execute("CREATE TEMP TABLE " + ArrowSchemas.quoteIdentifier(source) + " AS SELECT * FROM "
-                + ArrowSchemas.quoteIdentifier(stream));
-            s.execute("DROP VIEW IF EXISTS " + ArrowSchemas.quoteIdentifier(stream));
-          } finally {
-            QueryExecution.closeAll(scan);
+            s.execute("CREATE TEMP TABLE " + ArrowSchemas.quoteIdentifier(pulled) + " AS " + remote);
+            for (String n : streams) {
+              s.execute("DROP VIEW IF EXISTS " + ArrowSchemas.quoteIdentifier(n));
+            }
           }
+          union.add("SELECT * FROM " + ArrowSchemas.quoteIdentifier(pulled));
+        } else {
+          union.add(remote);
         }
       }
-      union.append(union.length() == 0 ? "" : " UNION ALL ").append("SELECT ")
-          .append(p.endpoint() == null ? select : "*").append(" FROM ").append(ArrowSchemas.quoteIdentifier(source))
-          .append(p.endpoint() == null ? where : "");
+    } finally {
+      QueryExecution.closeAll(scans);
     }
     try (java.sql.Statement s = conn.createStatement()) {
-      s.execute("CREATE TEMP VIEW " + ArrowSchemas.quoteIdentifier(table) + " AS " + union);
+      s.execute("CREATE TEMP VIEW " + ArrowSchemas.quoteIdentifier(table) + " AS " + String.join(" UNION ALL ", union));
     }
   }
 
