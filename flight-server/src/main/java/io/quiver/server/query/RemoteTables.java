@@ -62,6 +62,12 @@ public final class RemoteTables {
    */
   public static PreparedStatement prepare(DuckDBConnection conn, String sql, Locator locator, BufferAllocator allocator,
       boolean withData, List<AutoCloseable> resources) throws SQLException {
+    if (withData) {
+      Optional<PreparedStatement> aggregated = aggregated(conn, sql, locator, allocator, resources);
+      if (aggregated.isPresent()) {
+        return aggregated.get();
+      }
+    }
     List<String> attachedNames = new java.util.ArrayList<>();
     java.util.Map<String, ScanPushdown.Fetch> fetches = withData ? ScanPushdown.analyze(conn, sql, locator)
         : java.util.Map.of();
@@ -85,8 +91,9 @@ public final class RemoteTables {
           throw e;
         }
         ScanPushdown.Fetch fetch = fetches.get(table);
-        attachParts(conn, table, parts.get(), allocator, withData, resources, fetch != null ? fetch
-            : new ScanPushdown.Fetch(selectList(parts.get().get(0).columns(), used(sql)), null));
+        String select = fetch != null ? fetch.select() : selectList(parts.get().get(0).columns(), used(sql));
+        attachParts(conn, table, parts.get(), allocator, withData, resources, select,
+            fetch != null && fetch.where() != null ? " WHERE " + fetch.where() : "");
         attachedNames.add("'" + table + "'");
       }
     }
@@ -99,10 +106,10 @@ public final class RemoteTables {
    * CTEs). The table's name is then a temporary view: the one part, or the UNION ALL of the shards.
    */
   private static void attachParts(DuckDBConnection conn, String table, List<Part> parts, BufferAllocator allocator,
-      boolean withData, List<AutoCloseable> resources, ScanPushdown.Fetch fetch) throws SQLException {
+      boolean withData, List<AutoCloseable> resources, String selectList, String suffix) throws SQLException {
     List<String> union = new java.util.ArrayList<>();
-    String select = withData ? fetch.select() : "*";
-    String where = withData && fetch.where() != null ? " WHERE " + fetch.where() : "";
+    String select = withData ? selectList : "*";
+    String where = withData ? suffix : "";
     List<String> streams = new java.util.ArrayList<>();
     List<AutoCloseable> scans = new java.util.ArrayList<>();
     try {
@@ -139,6 +146,36 @@ public final class RemoteTables {
     try (java.sql.Statement s = conn.createStatement()) {
       s.execute("CREATE TEMP VIEW " + ArrowSchemas.quoteIdentifier(table) + " AS " + String.join(" UNION ALL ", union));
     }
+  }
+
+  /**
+   * A single-table aggregate over a distributed table ({@link AggregatePushdown}): each shard
+   * aggregates its own rows and this node combines the partial rows. Empty when the statement has
+   * another shape or the table is not a distributed table of another node.
+   */
+  private static Optional<PreparedStatement> aggregated(DuckDBConnection conn, String sql, Locator locator,
+      BufferAllocator allocator, List<AutoCloseable> resources) throws SQLException {
+    Optional<io.quiver.coordinator.scan.AggregatePushdown.Plan> plan =
+        io.quiver.coordinator.scan.AggregatePushdown.of(sql);
+    if (plan.isEmpty()) {
+      return Optional.empty();
+    }
+    try (PreparedStatement local = conn.prepareStatement(sql)) {
+      return Optional.empty(); // the table is on this node: DuckDB runs it as it is
+    } catch (SQLException e) {
+      Matcher m = MISSING.matcher(String.valueOf(e.getMessage()));
+      if (!m.find() || !m.group(1).equalsIgnoreCase(plan.get().table())) {
+        return Optional.empty();
+      }
+    }
+    Optional<List<Part>> parts = locator.partsOf(plan.get().table());
+    if (parts.isEmpty() || parts.get().isEmpty() || parts.get().get(0).columns() == null) {
+      return Optional.empty();
+    }
+    String partials = "__quiver_partial_" + java.util.UUID.randomUUID().toString().replace('-', '_');
+    attachParts(conn, partials, parts.get(), allocator, true, resources, plan.get().partialSelect(),
+        plan.get().partialTail());
+    return Optional.of(conn.prepareStatement(plan.get().finalSql(partials)));
   }
 
   /** The columns of a part the statement can use (projection pushdown), or {@code *}. */
