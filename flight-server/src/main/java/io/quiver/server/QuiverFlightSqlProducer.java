@@ -393,7 +393,8 @@ public final class QuiverFlightSqlProducer implements FlightSqlProducer, AutoClo
         return new Description(new Schema(List.of()), new Schema(List.of()));
       }
       Optional<DistributedWrites.Target> target = w == null ? Optional.empty() : w.target(sql);
-      String toPrepare = target.isPresent() ? w.stageStatement(conn, target.get()) : sql;
+      String toPrepare = target.isPresent() ? w.stageStatement(conn, target.get())
+          : io.quiver.server.query.DistributedExplain.rewrite(conn, sql, queries.remoteTables()).orElse(sql);
       try (PreparedStatement ps = RemoteTables.prepare(conn, toPrepare, queries.remoteTables(), allocator, false,
           attachments)) {
         DuckDBResultSetMetaData md = (DuckDBResultSetMetaData) ps.getMetaData();

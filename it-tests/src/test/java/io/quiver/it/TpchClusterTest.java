@@ -2,6 +2,7 @@ package io.quiver.it;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.quiver.server.tpch.TpchData;
 import io.quiver.server.tpch.TpchLoader;
@@ -94,5 +95,21 @@ class TpchClusterTest {
       }
     }
     assertNull(failures.isEmpty() ? null : String.join("\n", failures));
+  }
+
+  @Test
+  void explainShowsWhatEachShardRuns() throws Exception {
+    int port = nodes.get(1).port();
+    List<List<String>> q6 = ItSql.query(port, "EXPLAIN " + TpchQueries.query(6));
+    assertEquals(5, q6.size(), "4 shards aggregate, this node combines: " + q6);
+    assertTrue(q6.get(0).get(0).equals("partial aggregate") && q6.get(0).get(2).contains(
+        "sum(l_extendedprice * l_discount) AS __quiver_p0 FROM \"lineitem_0\" WHERE l_shipdate >="), q6.toString());
+    assertEquals("final aggregate", q6.get(4).get(0));
+    List<List<String>> q3 = ItSql.query(port, "EXPLAIN " + TpchQueries.query(3));
+    assertTrue(q3.stream().anyMatch(r -> r.get(0).equals("scan customer") && r.get(2).contains("c_mktsegment = 'BUILDING'")
+        && !r.get(2).contains("c_comment")), "the segment filter runs on the customer shards: " + q3);
+    assertTrue(q3.stream().anyMatch(r -> r.get(0).equals("scan lineitem") && r.get(2).contains("l_shipdate")),
+        q3.toString());
+    assertEquals("gather", q3.get(q3.size() - 1).get(0));
   }
 }

@@ -92,7 +92,8 @@ public final class QueryExecution {
     List<AutoCloseable> attachments = new java.util.ArrayList<>();
     try {
       session.apply(conn);
-      stmt = RemoteTables.prepare(conn, sql, remoteTables, allocator, true, attachments);
+      String toRun = DistributedExplain.rewrite(conn, sql, remoteTables).orElse(sql);
+      stmt = RemoteTables.prepare(conn, toRun, remoteTables, allocator, true, attachments);
       DuckDBResultSetMetaData md = (DuckDBResultSetMetaData) stmt.getMetaData();
       Kind kind = kindOf(md.getReturnType());
       int expected = stmt.getParameterMetaData().getParameterCount();

@@ -1,0 +1,101 @@
+package io.quiver.server.query;
+
+import io.quiver.catalog.engine.ArrowSchemas;
+import io.quiver.coordinator.scan.AggregatePushdown;
+import java.sql.PreparedStatement;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.duckdb.DuckDBConnection;
+
+/**
+ * {@code EXPLAIN} of a statement that reads distributed tables: what each shard is asked to run
+ * (on which node) and what runs on this node over the results. A result set of (step, node, sql)
+ * rows; DuckDB's own EXPLAIN stays available for statements over local tables.
+ */
+public final class DistributedExplain {
+  private static final Pattern EXPLAIN = Pattern.compile("(?is)^\\s*EXPLAIN\\s+(?!ANALYZE\\b)(?!\\()(.*)$");
+  private static final Pattern MISSING = Pattern.compile("Table with name ([^ !]+) does not exist");
+
+  private DistributedExplain() {}
+
+  /**
+   * When {@code sql} is {@code EXPLAIN <statement>} over tables of other nodes, fills a temporary
+   * table with the distributed plan on {@code conn} and returns the query that reads it.
+   */
+  public static Optional<String> rewrite(DuckDBConnection conn, String sql, RemoteTables.Locator locator)
+      throws SQLException {
+    Matcher m = EXPLAIN.matcher(sql);
+    if (!m.matches()) {
+      return Optional.empty();
+    }
+    String inner = m.group(1).trim();
+    String missing;
+    try (PreparedStatement ps = conn.prepareStatement(inner)) {
+      return Optional.empty(); // everything is on this node: DuckDB explains it
+    } catch (SQLException e) {
+      Matcher t = MISSING.matcher(String.valueOf(e.getMessage()));
+      if (!t.find()) {
+        return Optional.empty(); // let DuckDB report the error
+      }
+      missing = t.group(1);
+    }
+    List<String[]> rows = plan(conn, inner, missing, locator);
+    if (rows.isEmpty()) {
+      return Optional.empty();
+    }
+    String table = "__quiver_explain_" + java.util.UUID.randomUUID().toString().replace('-', '_');
+    StringBuilder values = new StringBuilder();
+    for (String[] r : rows) {
+      values.append(values.length() == 0 ? "" : ", ").append('(').append(literal(r[0])).append(", ")
+          .append(literal(r[1])).append(", ").append(literal(r[2])).append(')');
+    }
+    try (Statement s = conn.createStatement()) {
+      s.execute("CREATE TEMP TABLE " + table + " AS SELECT * FROM (VALUES " + values + ") AS p(step, node, sql)");
+    }
+    return Optional.of("SELECT step, node, sql FROM " + table);
+  }
+
+  private static List<String[]> plan(DuckDBConnection conn, String inner, String firstMissing,
+      RemoteTables.Locator locator) {
+    List<String[]> rows = new ArrayList<>();
+    Optional<AggregatePushdown.Plan> agg = AggregatePushdown.of(inner);
+    if (agg.isPresent() && agg.get().table().equalsIgnoreCase(firstMissing)) {
+      Optional<List<RemoteTables.Part>> parts = locator.partsOf(agg.get().table());
+      if (parts.isPresent() && !parts.get().isEmpty() && parts.get().get(0).columns() != null) {
+        for (RemoteTables.Part p : parts.get()) {
+          rows.add(new String[] {"partial aggregate", node(p), "SELECT " + agg.get().partialSelect() + " FROM "
+              + ArrowSchemas.quoteIdentifier(p.table()) + agg.get().partialTail()});
+        }
+        rows.add(new String[] {"final aggregate", "this node", agg.get().finalSql("<partial rows of "
+            + parts.get().size() + " shard(s)>")});
+        return rows;
+      }
+    }
+    Map<String, ScanPushdown.Fetch> fetches = ScanPushdown.analyze(conn, inner, locator);
+    for (Map.Entry<String, ScanPushdown.Fetch> f : fetches.entrySet()) {
+      for (RemoteTables.Part p : locator.partsOf(f.getKey()).orElse(List.of())) {
+        rows.add(new String[] {"scan " + f.getKey(), node(p), "SELECT " + f.getValue().select() + " FROM "
+            + ArrowSchemas.quoteIdentifier(p.table()) + (f.getValue().where() == null ? "" : " WHERE "
+            + f.getValue().where())});
+      }
+    }
+    String prefix = fetches.isEmpty() ? "tables of other nodes are fetched whole (no pushdown for this statement), "
+        + "then this runs here: " : "joins, aggregates and sorts run here over the fetched rows: ";
+    rows.add(new String[] {"gather", "this node", prefix + inner.replaceAll("\\s+", " ")});
+    return rows;
+  }
+
+  private static String node(RemoteTables.Part p) {
+    return p.endpoint() == null ? "this node" : p.endpoint();
+  }
+
+  private static String literal(String v) {
+    return v == null ? "NULL" : "'" + v.replace("'", "''") + "'";
+  }
+}
