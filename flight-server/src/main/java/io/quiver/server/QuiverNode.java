@@ -51,6 +51,8 @@ public final class QuiverNode implements AutoCloseable {
   private ShardTransactions shardTransactions;
   private Repartitioning moves;
   private NodeClients nodeClients;
+  private final java.util.concurrent.atomic.AtomicBoolean distributedPlanning =
+      new java.util.concurrent.atomic.AtomicBoolean(true);
 
   /** How a node takes part in a cluster: its name, roles, and the cluster to join at start (if any). */
   public record ClusterOptions(String nodeName, Set<NodeIdentity.Role> roles, ClusterConfig joinAtStart,
@@ -100,9 +102,19 @@ public final class QuiverNode implements AutoCloseable {
       producer.enableDistributedWrites(writes, shardTransactions);
       moves = new Repartitioning(distributed, writes, cluster, engine);
       new TrexFunctions(cluster, new TrexFunctions.NodeInfo(version(), flightServices, new PluginLoader(engine),
-          distributed, moves, this::settings)).register(engine);
-      queries.setRemoteTables(name -> distributed.partsOf(name).or(() -> cluster.endpointOfRemoteTable(name)
-          .map(endpoint -> List.of(new RemoteTables.Part(name, endpoint)))));
+          distributed, moves, distributedPlanning, this::settings)).register(engine);
+      queries.setRemoteTables(new RemoteTables.Locator() {
+        @Override
+        public java.util.Optional<List<RemoteTables.Part>> partsOf(String name) {
+          return distributed.partsOf(name).or(() -> cluster.endpointOfRemoteTable(name)
+              .map(endpoint -> List.of(new RemoteTables.Part(name, endpoint))));
+        }
+
+        @Override
+        public boolean pushdown() {
+          return distributedPlanning.get();
+        }
+      });
       if (clusterOptions.joinAtStart() != null) {
         cluster.start(clusterOptions.joinAtStart());
       }

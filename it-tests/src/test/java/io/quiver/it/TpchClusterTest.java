@@ -112,4 +112,33 @@ class TpchClusterTest {
         q3.toString());
     assertEquals("gather", q3.get(q3.size() - 1).get(0));
   }
+
+  @Test
+  void distributedPlanningCanBeSwitchedOffAndListedFunctionsSayWhatIsNotBuilt() throws Exception {
+    int port = nodes.get(2).port();
+    assertTrue(ItSql.scalar(port, "SELECT trex_db_set_distributed(false)").startsWith("distributed planning disabled"));
+    try {
+      List<List<String>> plan = ItSql.query(port, "EXPLAIN " + TpchQueries.query(6));
+      assertEquals(1, plan.size(), plan.toString());
+      assertTrue(plan.get(0).get(2).contains("distributed planning is off"), plan.toString());
+      List<List<Object>> expected;
+      try (Statement s = oracle.createStatement(); ResultSet rs = s.executeQuery(TpchQueries.query(6))) {
+        expected = TpchQueries.rows(rs);
+      }
+      try (Connection c = DriverManager.getConnection(ItSql.url(port)); Statement s = c.createStatement();
+          ResultSet rs = s.executeQuery(TpchQueries.query(6))) {
+        assertNull(TpchQueries.difference(expected, TpchQueries.rows(rs)));
+      }
+    } finally {
+      ItSql.scalar(port, "SELECT trex_db_set_distributed(true)");
+    }
+    assertEquals("partial aggregate", ItSql.query(port, "EXPLAIN " + TpchQueries.query(6)).get(0).get(0));
+    for (String call : List.of("SELECT * FROM trex_db_query('SELECT 1')", "SELECT trex_db_set_priority('batch')",
+        "SELECT * FROM trex_db_metrics()", "SELECT trex_db_cancel_query('q-1')")) {
+      java.sql.SQLException e = org.junit.jupiter.api.Assertions.assertThrows(java.sql.SQLException.class,
+          () -> ItSql.query(port, call));
+      assertTrue(e.getMessage().contains("NOT_SUPPORTED") && e.getMessage().contains("not supported yet"),
+          call + ": " + e.getMessage());
+    }
+  }
 }

@@ -16,7 +16,9 @@ public final class DuckDbErrors {
 
   public static QuiverException translate(SQLException e) {
     String message = clean(e.getMessage());
-    if (message.contains("Invalid result set")) {
+    // a Java function's own error: streaming results lose it ("Invalid result set"); binding a
+    // table function wraps it ("Binder Error: io.quiver.proto.QuiverException: ...")
+    if (message.contains("Invalid result set") || message.contains(QuiverException.class.getName() + ": ")) {
       QuiverException fromFunction = FunctionFailures.takeRecent();
       if (fromFunction != null) {
         return new QuiverException(fromFunction.errorCode(), fromFunction.getMessage(), e);

@@ -33,7 +33,8 @@ import org.duckdb.DuckDBTableFunctionInitInfo;
 public final class TrexFunctions {
   /** What the functions reach besides the cluster service. */
   public record NodeInfo(String version, io.quiver.server.FlightServices flight, PluginLoader plugins,
-      DistributedTables tables, Repartitioning moves, Supplier<Map<String, String>> settings) {}
+      DistributedTables tables, Repartitioning moves, java.util.concurrent.atomic.AtomicBoolean distributedPlanning,
+      Supplier<Map<String, String>> settings) {}
 
   private final ClusterService cluster;
   private final NodeInfo node;
@@ -171,6 +172,32 @@ public final class TrexFunctions {
   private void registerPartitionFunctions(DuckDBConnection c) throws SQLException {
     scalar(c, "trex_db_create_table", List.of(String.class, String.class),
         a -> node.tables().create((String) a[0], (String) a[1]));
+    scalar(c, "trex_db_set_distributed", List.of(Boolean.class), a -> {
+      if (a[0] == null) {
+        throw QuiverException.user(ErrorCode.INVALID_ARGUMENT, "enabled must be true or false, not NULL");
+      }
+      node.distributedPlanning().set((Boolean) a[0]);
+      return (Boolean) a[0] ? "distributed planning enabled on this node: shards run scans, filters and single-table "
+          + "aggregates" : "distributed planning disabled on this node: tables of other nodes are fetched whole and "
+          + "every query runs here";
+    });
+    tableWithArgument(c, "trex_db_query", () -> notYet("trex_db_query (a distributed query as a table function); run "
+        + "the query directly: queries over distributed tables already run distributed"));
+    // listed in the reference, built by the admission, security and metrics issues
+    scalar(c, "trex_db_cancel_query", List.of(String.class), a -> notYet("trex_db_cancel_query (admission control); "
+        + "cancel a statement with Flight SQL CancelFlightInfo or the client's cancel"));
+    scalar(c, "trex_db_set_priority", List.of(String.class), a -> notYet("trex_db_set_priority (admission control); "
+        + "set the Flight SQL session option 'priority' instead"));
+    scalar(c, "trex_db_set_user_quota", List.of(String.class, Integer.class), a -> notYet("trex_db_set_user_quota "
+        + "(admission control)"));
+    scalar(c, "trex_db_flight_start_tls", List.of(String.class, Integer.class, String.class, String.class,
+        String.class), a -> notYet("trex_db_flight_start_tls (TLS)"));
+    table(c, "trex_db_query_status", List.of("query_id", "status", "queue_position", "submitted_at", "user_id"),
+        () -> notYetRows("trex_db_query_status (admission control)"));
+    table(c, "trex_db_cluster_status", List.of("total_nodes", "active_queries", "queued_queries",
+        "memory_utilization_pct"), () -> notYetRows("trex_db_cluster_status (admission control)"));
+    table(c, "trex_db_metrics", List.of("metric_name", "metric_type", "value", "labels"),
+        () -> notYetRows("trex_db_metrics (Micrometer metrics)"));
     scalar(c, "trex_db_partition_table", List.of(String.class, String.class),
         a -> node.moves().partition((String) a[0], (String) a[1]));
     scalar(c, "trex_db_repartition_table", List.of(String.class, String.class),
@@ -271,6 +298,11 @@ public final class TrexFunctions {
         extension);
   }
 
+  private static List<List<String>> notYetRows(String what) {
+    notYet(what);
+    return List.of();
+  }
+
   private static String notYet(String what) {
     throw QuiverException.user(ErrorCode.NOT_SUPPORTED, "%s is not supported yet", what);
   }
@@ -322,7 +354,32 @@ public final class TrexFunctions {
     if (v.isNull(row)) {
       return null;
     }
+    if (type == Boolean.class) {
+      return v.getBoolean(row);
+    }
     return type == Integer.class ? (Object) v.getInt(row) : v.getString(row);
+  }
+
+  /** A table function of one VARCHAR argument that is not built yet: binding it raises {@code refusal}. */
+  private static void tableWithArgument(DuckDBConnection c, String name, Supplier<String> refusal)
+      throws SQLException {
+    DuckDBFunctions.tableFunction().withName(name).withParameter(String.class)
+        .withFunction(new DuckDBTableFunction<Object, Object, Object>() {
+          @Override
+          public Object bind(DuckDBTableFunctionBindInfo info) {
+            return recordingFailures(refusal);
+          }
+
+          @Override
+          public Object init(DuckDBTableFunctionInitInfo info) {
+            return null;
+          }
+
+          @Override
+          public long apply(DuckDBTableFunctionCallInfo info, DuckDBDataChunkWriter out) {
+            return 0;
+          }
+        }).register(c);
   }
 
   /** Rows of one table-function call, taken once when the call starts. */

@@ -64,6 +64,12 @@ public final class DistributedExplain {
   private static List<String[]> plan(DuckDBConnection conn, String inner, String firstMissing,
       RemoteTables.Locator locator) {
     List<String[]> rows = new ArrayList<>();
+    if (!locator.pushdown()) {
+      rows.add(new String[] {"gather", "this node", "distributed planning is off on this node "
+          + "(trex_db_set_distributed(false)): tables of other nodes are fetched whole, then this runs here: "
+          + inner.replaceAll("\\s+", " ")});
+      return rows;
+    }
     Optional<AggregatePushdown.Plan> agg = AggregatePushdown.of(inner);
     if (agg.isPresent() && agg.get().table().equalsIgnoreCase(firstMissing)) {
       Optional<List<RemoteTables.Part>> parts = locator.partsOf(agg.get().table());

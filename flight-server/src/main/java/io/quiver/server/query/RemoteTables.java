@@ -39,6 +39,14 @@ public final class RemoteTables {
   @FunctionalInterface
   public interface Locator {
     Optional<List<Part>> partsOf(String table);
+
+    /**
+     * Whether work is pushed to the shards (scan and aggregate pushdown); {@code false} gathers
+     * whole tables to this node ({@code trex_db_set_distributed(false)}).
+     */
+    default boolean pushdown() {
+      return true;
+    }
   }
 
   /**
@@ -62,15 +70,15 @@ public final class RemoteTables {
    */
   public static PreparedStatement prepare(DuckDBConnection conn, String sql, Locator locator, BufferAllocator allocator,
       boolean withData, List<AutoCloseable> resources) throws SQLException {
-    if (withData) {
+    if (withData && locator.pushdown()) {
       Optional<PreparedStatement> aggregated = aggregated(conn, sql, locator, allocator, resources);
       if (aggregated.isPresent()) {
         return aggregated.get();
       }
     }
     List<String> attachedNames = new java.util.ArrayList<>();
-    java.util.Map<String, ScanPushdown.Fetch> fetches = withData ? ScanPushdown.analyze(conn, sql, locator)
-        : java.util.Map.of();
+    java.util.Map<String, ScanPushdown.Fetch> fetches = withData && locator.pushdown()
+        ? ScanPushdown.analyze(conn, sql, locator) : java.util.Map.of();
     for (int attached = 0; ; attached++) {
       try {
         return conn.prepareStatement(sql);
@@ -91,7 +99,8 @@ public final class RemoteTables {
           throw e;
         }
         ScanPushdown.Fetch fetch = fetches.get(table);
-        String select = fetch != null ? fetch.select() : selectList(parts.get().get(0).columns(), used(sql));
+        String select = fetch != null ? fetch.select() : locator.pushdown()
+            ? selectList(parts.get().get(0).columns(), used(sql)) : "*";
         attachParts(conn, table, parts.get(), allocator, withData, resources, select,
             fetch != null && fetch.where() != null ? " WHERE " + fetch.where() : "");
         attachedNames.add("'" + table + "'");
