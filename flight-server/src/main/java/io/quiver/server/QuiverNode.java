@@ -103,6 +103,8 @@ public final class QuiverNode implements AutoCloseable {
       moves = new Repartitioning(distributed, writes, cluster, engine);
       new TrexFunctions(cluster, new TrexFunctions.NodeInfo(version(), flightServices, new PluginLoader(engine),
           distributed, moves, distributedPlanning, this::settings)).register(engine);
+      engine.withRootConnection(c -> io.quiver.server.query.QueryTableFunction.register(c, engine,
+          queries::remoteTables, allocator));
       queries.setRemoteTables(new RemoteTables.Locator() {
         @Override
         public java.util.Optional<List<RemoteTables.Part>> partsOf(String name) {

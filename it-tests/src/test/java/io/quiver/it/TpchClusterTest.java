@@ -133,7 +133,21 @@ class TpchClusterTest {
       ItSql.scalar(port, "SELECT trex_db_set_distributed(true)");
     }
     assertEquals("partial aggregate", ItSql.query(port, "EXPLAIN " + TpchQueries.query(6)).get(0).get(0));
-    for (String call : List.of("SELECT * FROM trex_db_query('SELECT 1')", "SELECT trex_db_set_priority('batch')",
+    // trex_db_query: a distributed query as a table, with its own column types
+    assertEquals(List.of(List.of("A", "F", "DECIMAL(38,2)", "BIGINT", "DATE")), ItSql.query(port, "SELECT l_returnflag, "
+        + "l_linestatus, typeof(sum_qty), typeof(count_order), typeof(d) FROM trex_db_query('SELECT l_returnflag, "
+        + "l_linestatus, sum(l_quantity) AS sum_qty, count(*) AS count_order, max(l_shipdate) AS d FROM lineitem "
+        + "GROUP BY ALL ORDER BY 1, 2') LIMIT 1"));
+    List<List<Object>> q1;
+    try (Statement s = oracle.createStatement(); ResultSet rs = s.executeQuery(TpchQueries.query(1))) {
+      q1 = TpchQueries.rows(rs);
+    }
+    try (Connection c = DriverManager.getConnection(ItSql.url(port)); Statement s = c.createStatement();
+        ResultSet rs = s.executeQuery("SELECT * FROM trex_db_query('" + TpchQueries.query(1).replace("'", "''")
+            + "')")) {
+      assertNull(TpchQueries.difference(q1, TpchQueries.rows(rs)));
+    }
+    for (String call : List.of("SELECT trex_db_set_priority('batch')",
         "SELECT * FROM trex_db_metrics()", "SELECT trex_db_cancel_query('q-1')")) {
       java.sql.SQLException e = org.junit.jupiter.api.Assertions.assertThrows(java.sql.SQLException.class,
           () -> ItSql.query(port, call));

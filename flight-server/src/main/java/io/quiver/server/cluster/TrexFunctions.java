@@ -181,8 +181,6 @@ public final class TrexFunctions {
           + "aggregates" : "distributed planning disabled on this node: tables of other nodes are fetched whole and "
           + "every query runs here";
     });
-    tableWithArgument(c, "trex_db_query", () -> notYet("trex_db_query (a distributed query as a table function); run "
-        + "the query directly: queries over distributed tables already run distributed"));
     // listed in the reference, built by the admission, security and metrics issues
     scalar(c, "trex_db_cancel_query", List.of(String.class), a -> notYet("trex_db_cancel_query (admission control); "
         + "cancel a statement with Flight SQL CancelFlightInfo or the client's cancel"));
@@ -358,28 +356,6 @@ public final class TrexFunctions {
       return v.getBoolean(row);
     }
     return type == Integer.class ? (Object) v.getInt(row) : v.getString(row);
-  }
-
-  /** A table function of one VARCHAR argument that is not built yet: binding it raises {@code refusal}. */
-  private static void tableWithArgument(DuckDBConnection c, String name, Supplier<String> refusal)
-      throws SQLException {
-    DuckDBFunctions.tableFunction().withName(name).withParameter(String.class)
-        .withFunction(new DuckDBTableFunction<Object, Object, Object>() {
-          @Override
-          public Object bind(DuckDBTableFunctionBindInfo info) {
-            return recordingFailures(refusal);
-          }
-
-          @Override
-          public Object init(DuckDBTableFunctionInitInfo info) {
-            return null;
-          }
-
-          @Override
-          public long apply(DuckDBTableFunctionCallInfo info, DuckDBDataChunkWriter out) {
-            return 0;
-          }
-        }).register(c);
   }
 
   /** Rows of one table-function call, taken once when the call starts. */
