@@ -51,6 +51,9 @@ public final class QuiverNode implements AutoCloseable {
   private ShardTransactions shardTransactions;
   private Repartitioning moves;
   private NodeClients nodeClients;
+  private final java.util.Map<String, RemoteTables.Part> externals = new java.util.concurrent.ConcurrentHashMap<>();
+  private final RemoteTables.Locator externalSources = name -> java.util.Optional.ofNullable(externals.get(
+      name.toLowerCase(java.util.Locale.ROOT))).map(List::of);
   private final java.util.concurrent.atomic.AtomicBoolean distributedPlanning =
       new java.util.concurrent.atomic.AtomicBoolean(true);
 
@@ -102,13 +105,14 @@ public final class QuiverNode implements AutoCloseable {
       producer.enableDistributedWrites(writes, shardTransactions);
       moves = new Repartitioning(distributed, writes, cluster, engine);
       new TrexFunctions(cluster, new TrexFunctions.NodeInfo(version(), flightServices, new PluginLoader(engine),
-          distributed, moves, distributedPlanning, this::settings)).register(engine);
+          distributed, moves, distributedPlanning, externals, this::settings)).register(engine);
       engine.withRootConnection(c -> io.quiver.server.query.QueryTableFunction.register(c, engine,
           queries::remoteTables, allocator));
       queries.setRemoteTables(new RemoteTables.Locator() {
         @Override
         public java.util.Optional<List<RemoteTables.Part>> partsOf(String name) {
-          return distributed.partsOf(name).or(() -> cluster.endpointOfRemoteTable(name)
+          return distributed.partsOf(name).or(() -> externalSources.partsOf(name))
+              .or(() -> cluster.endpointOfRemoteTable(name)
               .map(endpoint -> List.of(new RemoteTables.Part(name, endpoint))));
         }
 

@@ -155,4 +155,22 @@ class TpchClusterTest {
           call + ": " + e.getMessage());
     }
   }
+
+  @Test
+  void externalFlightSqlSourcesAndFilesJoinClusterTables() throws Exception {
+    int port = nodes.get(0).port();
+    try (TestNode other = TestNode.start()) {
+      ItSql.update(other.port(), "CREATE TABLE promos AS SELECT range + 1 AS p_partkey, 'promo ' || range AS label "
+          + "FROM range(5)");
+      assertTrue(ItSql.scalar(port, "SELECT trex_db_attach_flight('promos', '127.0.0.1:" + other.port() + "', "
+          + "'SELECT * FROM promos')").startsWith("attached promos"));
+      assertEquals(List.of(List.of("5", "promo 4")), ItSql.query(port, "SELECT count(*), max(label) FROM part "
+          + "JOIN promos USING (p_partkey)"));
+      assertTrue(ItSql.scalar(port, "SELECT trex_db_detach_flight('promos')").startsWith("detached"));
+    }
+    Path parquet = dir.resolve("keys.parquet");
+    ItSql.update(port, "COPY (SELECT range + 1 AS p_partkey FROM range(3)) TO '" + parquet + "' (FORMAT parquet)");
+    assertEquals(List.of(List.of("3")), ItSql.query(port, "SELECT count(*) FROM part JOIN read_parquet('" + parquet
+        + "') USING (p_partkey)"));
+  }
 }

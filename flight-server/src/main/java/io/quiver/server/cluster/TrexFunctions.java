@@ -34,7 +34,7 @@ public final class TrexFunctions {
   /** What the functions reach besides the cluster service. */
   public record NodeInfo(String version, io.quiver.server.FlightServices flight, PluginLoader plugins,
       DistributedTables tables, Repartitioning moves, java.util.concurrent.atomic.AtomicBoolean distributedPlanning,
-      Supplier<Map<String, String>> settings) {}
+      Map<String, io.quiver.server.query.RemoteTables.Part> externals, Supplier<Map<String, String>> settings) {}
 
   private final ClusterService cluster;
   private final NodeInfo node;
@@ -180,6 +180,23 @@ public final class TrexFunctions {
       return (Boolean) a[0] ? "distributed planning enabled on this node: shards run scans, filters and single-table "
           + "aggregates" : "distributed planning disabled on this node: tables of other nodes are fetched whole and "
           + "every query runs here";
+    });
+    scalar(c, "trex_db_attach_flight", List.of(String.class, String.class, String.class), a -> {
+      String name = a[0] == null ? "" : ((String) a[0]).trim();
+      if (name.isEmpty() || a[1] == null || !((String) a[1]).matches("[^:]+:\\d+") || a[2] == null) {
+        throw QuiverException.user(ErrorCode.INVALID_ARGUMENT, "trex_db_attach_flight(name, 'host:port', query) needs "
+            + "a name, a host:port endpoint and a query");
+      }
+      node.externals().put(name.toLowerCase(java.util.Locale.ROOT),
+          io.quiver.server.query.RemoteTables.Part.external(name, (String) a[1], (String) a[2]));
+      return "attached " + name + " = Flight SQL " + a[1] + ": " + a[2];
+    });
+    scalar(c, "trex_db_detach_flight", List.of(String.class), a -> {
+      if (a[0] == null || node.externals().remove(((String) a[0]).toLowerCase(java.util.Locale.ROOT)) == null) {
+        throw QuiverException.user(ErrorCode.INVALID_ARGUMENT, "no external source named '%s' is attached on this node",
+            a[0]);
+      }
+      return "detached " + a[0];
     });
     // listed in the reference, built by the admission, security and metrics issues
     scalar(c, "trex_db_cancel_query", List.of(String.class), a -> notYet("trex_db_cancel_query (admission control); "

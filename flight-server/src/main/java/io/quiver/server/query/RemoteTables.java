@@ -54,9 +54,18 @@ public final class RemoteTables {
    * {@code columns} its columns and their DuckDB types when known (then only the columns and rows a
    * statement needs are fetched, see {@link ScanPushdown}).
    */
-  public record Part(String table, String endpoint, java.util.Map<String, String> columns) {
+  public record Part(String table, String endpoint, java.util.Map<String, String> columns, String externalQuery) {
     public Part(String table, String endpoint) {
-      this(table, endpoint, null);
+      this(table, endpoint, null, null);
+    }
+
+    public Part(String table, String endpoint, java.util.Map<String, String> columns) {
+      this(table, endpoint, columns, null);
+    }
+
+    /** A query on another Flight SQL server, attached under a name ({@code trex_db_attach_flight}). */
+    public static Part external(String name, String endpoint, String query) {
+      return new Part(name, endpoint, null, query);
     }
   }
 
@@ -129,8 +138,12 @@ public final class RemoteTables {
         }
         // every remote part's stream is opened before any is read, so the shards work at once
         String stream = "__quiver_remote_" + p.table() + (withData ? "_stream" : "");
-        attach(conn, stream, p.table(), select + " FROM " + ArrowSchemas.quoteIdentifier(p.table()) + where,
-            p.endpoint(), allocator, withData, withData ? scans : resources);
+        if (p.externalQuery() != null) {
+          attachExternal(conn, stream, p, allocator, withData, withData ? scans : resources);
+        } else {
+          attach(conn, stream, p.table(), select + " FROM " + ArrowSchemas.quoteIdentifier(p.table()) + where,
+              p.endpoint(), allocator, withData, withData ? scans : resources);
+        }
         streams.add(stream);
       }
       if (!streams.isEmpty()) {
@@ -207,6 +220,39 @@ public final class RemoteTables {
   private static Optional<java.util.Set<String>> used(String sql) {
     return io.quiver.coordinator.scan.ColumnUse.identifiers(sql).map(ids -> ids.stream()
         .map(i -> i.toLowerCase(java.util.Locale.ROOT)).collect(java.util.stream.Collectors.toSet()));
+  }
+
+  /** Attaches the result of a query on another Flight SQL server (any server, through Flight SQL). */
+  private static void attachExternal(DuckDBConnection conn, String name, Part p, BufferAllocator allocator,
+      boolean withData, List<AutoCloseable> resources) {
+    FlightClient client = FlightClient.builder(allocator, NodeCalls.location(p.endpoint())).build();
+    resources.add(client);
+    org.apache.arrow.flight.sql.FlightSqlClient sql = new org.apache.arrow.flight.sql.FlightSqlClient(client);
+    FlightStreamReader reader;
+    try {
+      if (withData) {
+        org.apache.arrow.flight.FlightInfo info = NodeCalls.detached(() -> sql.execute(p.externalQuery()));
+        if (info.getEndpoints().size() != 1) {
+          throw QuiverException.user(ErrorCode.NOT_SUPPORTED, "external source %s answered with %d endpoints; only "
+              + "single-endpoint results are supported yet", p.table(), info.getEndpoints().size());
+        }
+        FlightStream stream = NodeCalls.detached(() -> sql.getStream(info.getEndpoints().get(0).getTicket()));
+        resources.add(stream);
+        reader = new FlightStreamReader(allocator, stream);
+      } else {
+        Schema schema = NodeCalls.detached(() -> sql.getExecuteSchema(p.externalQuery()).getSchema());
+        reader = FlightStreamReader.empty(allocator, schema);
+      }
+    } catch (FlightRuntimeException e) {
+      QueryExecution.closeAll(resources);
+      throw new QuiverException(ErrorCode.REMOTE_ERROR, "external source " + p.table() + " (Flight SQL at "
+          + p.endpoint() + ") could not run its query: " + e.getMessage(), e);
+    }
+    resources.add(reader);
+    ArrowArrayStream exported = ArrowArrayStream.allocateNew(allocator);
+    resources.add(exported);
+    Data.exportArrayStream(allocator, reader, exported);
+    conn.registerArrowStream(name, exported);
   }
 
   /** {@code query}: the select list, FROM and WHERE the remote node runs (after "SELECT "). */
