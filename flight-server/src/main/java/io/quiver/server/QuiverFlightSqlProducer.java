@@ -136,27 +136,28 @@ public final class QuiverFlightSqlProducer implements FlightSqlProducer, AutoClo
     this.shardTransactions = shardTransactions;
   }
 
-  /** Runs {@code sql} as a distributed write when it writes to a distributed table. */
+  /** Runs {@code sql} as a distributed write when it writes to (or drops) a distributed table. */
   private OptionalLong routedWrite(String sql, SessionContext session, List<List<Object>> params) {
     DistributedWrites w = writes;
     if (w == null) {
       return OptionalLong.empty();
     }
-    Optional<DistributedTables.Definition> dropped = w.dropTarget(sql);
+    OptionalLong dropped = routedDrop(w, sql);
     if (dropped.isPresent()) {
-      LOG.info(w.drop(dropped.get()));
-      return OptionalLong.of(0);
+      return dropped;
     }
     Optional<DistributedWrites.Target> target = w.target(sql);
     return target.isEmpty() ? OptionalLong.empty() : OptionalLong.of(w.execute(target.get(), session, params));
   }
 
-  /** A batch of parameter rows for a prepared INSERT into a distributed table, inserted set-wise. */
-  private OptionalLong distributedParameterBatch(Prepared p, SessionContext session, FlightStream stream) {
-    DistributedWrites w = writes;
-    Optional<DistributedWrites.Target> target = w == null ? Optional.empty() : w.target(p.sql());
-    return target.isEmpty() ? OptionalLong.empty()
-        : w.insertParameterBatch(target.get(), session, p.parameterSchema().getFields().size(), stream);
+  /** {@code DROP TABLE} of a distributed table: dropped everywhere; update count 0. */
+  private static OptionalLong routedDrop(DistributedWrites w, String sql) {
+    Optional<DistributedTables.Definition> dropped = w.dropTarget(sql);
+    if (dropped.isEmpty()) {
+      return OptionalLong.empty();
+    }
+    LOG.info(w.drop(dropped.get()));
+    return OptionalLong.of(0);
   }
 
   private FlightInfo updateCountInfo(long count, FlightDescriptor descriptor) {
@@ -274,18 +275,24 @@ public final class QuiverFlightSqlProducer implements FlightSqlProducer, AutoClo
       FlightStream flightStream, StreamListener<PutResult> ackStream) {
     return () -> put(ackStream, () -> {
       Prepared p = prepared.get(command.getPreparedStatementHandle().toStringUtf8());
-      OptionalLong batch = distributedParameterBatch(p, sessions.contextOf(context), flightStream);
-      if (batch.isPresent()) {
-        sendUpdateCount(ackStream, batch.getAsLong());
+      SessionContext session = sessions.contextOf(context);
+      DistributedWrites w = writes;
+      Optional<DistributedWrites.Target> target = w == null ? Optional.empty() : w.target(p.sql());
+      if (target.isPresent()) {
+        // a batch of parameter rows for INSERT ... VALUES (?, ...) goes in set-wise; other shapes row by row
+        OptionalLong batch = w.insertParameterBatch(target.get(), session, p.parameterSchema().getFields().size(),
+            flightStream);
+        sendUpdateCount(ackStream, batch.isPresent() ? batch.getAsLong() : w.execute(target.get(), session,
+            boundRows(readParameters(flightStream, p), p)));
         return;
       }
-      List<List<Object>> rows = readParameters(flightStream, p);
-      OptionalLong routed = routedWrite(p.sql(), sessions.contextOf(context), rows.isEmpty() ? p.boundRows() : rows);
-      if (routed.isPresent()) {
-        sendUpdateCount(ackStream, routed.getAsLong());
+      List<List<Object>> rows = boundRows(readParameters(flightStream, p), p);
+      OptionalLong dropped = w == null ? OptionalLong.empty() : routedDrop(w, p.sql());
+      if (dropped.isPresent()) {
+        sendUpdateCount(ackStream, dropped.getAsLong());
         return;
       }
-      QueryExecution exec = queries.submit(p.sql(), sessions.contextOf(context), rows.isEmpty() ? p.boundRows() : rows);
+      QueryExecution exec = queries.submit(p.sql(), session, rows);
       sendUpdateCount(ackStream, runToEnd(exec, context::isCancelled));
     });
   }
@@ -317,6 +324,11 @@ public final class QuiverFlightSqlProducer implements FlightSqlProducer, AutoClo
       }
       sendUpdateCount(ackStream, rows);
     });
+  }
+
+  /** The rows sent with the call, or else the ones bound earlier. */
+  private static List<List<Object>> boundRows(List<List<Object>> sent, Prepared p) {
+    return sent.isEmpty() ? p.boundRows() : sent;
   }
 
   /** Reads every parameter row a client bound; checks the count against the statement's parameters. */

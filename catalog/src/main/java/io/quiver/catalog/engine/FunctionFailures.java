@@ -24,6 +24,16 @@ public final class FunctionFailures {
     LAST.set(new Recorded(error, System.nanoTime()));
   }
 
+  /** Runs the body of a function DuckDB calls back, recording a {@link QuiverException} it throws. */
+  public static <T> T recording(java.util.function.Supplier<T> body) {
+    try {
+      return body.get();
+    } catch (QuiverException e) {
+      record(e);
+      throw e;
+    }
+  }
+
   static QuiverException takeRecent() {
     Recorded r = LAST.getAndSet(null);
     return r != null && System.nanoTime() - r.atNanos() < FRESH_NANOS ? r.error() : null;

@@ -86,11 +86,11 @@ final class ClusterBench {
   }
 
   private static String leader(FlightSqlClient c) throws Exception {
-    return SqlCommand.firstValue(c, "SELECT leader FROM trex_db_raft_status()");
+    return io.quiver.server.sql.FlightSqlCalls.firstValue(c, "SELECT leader FROM trex_db_raft_status()");
   }
 
   private static String status(FlightSqlClient c, String node) throws Exception {
-    return SqlCommand.firstValue(c, "SELECT status FROM trex_db_nodes() WHERE node_name = '" + node + "'");
+    return io.quiver.server.sql.FlightSqlCalls.firstValue(c, "SELECT status FROM trex_db_nodes() WHERE node_name = '" + node + "'");
   }
 
   private static long measure(long startNanos, Callable<Boolean> done) throws Exception {

@@ -72,7 +72,7 @@ final class IngestBench {
           results.add(flight(sql, "Flight SQL ingest, node-local table", "local_t", batches, bytes));
           for (int rf : new int[] {1, 2}) {
             String table = "dist_rf" + rf;
-            SqlCommand.firstValue(sql, "SELECT trex_db_create_table('CREATE TABLE " + table + " (id BIGINT, customer "
+            io.quiver.server.sql.FlightSqlCalls.firstValue(sql, "SELECT trex_db_create_table('CREATE TABLE " + table + " (id BIGINT, customer "
                 + "VARCHAR, amount DOUBLE)', '{\"strategy\": \"hash\", \"column\": \"id\", \"num_partitions\": 6, "
                 + "\"replication_factor\": " + rf + "}')");
             results.add(flight(sql, "Flight SQL ingest, distributed rf " + rf, table, batches, bytes));

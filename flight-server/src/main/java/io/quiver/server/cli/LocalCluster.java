@@ -51,7 +51,7 @@ final class LocalCluster implements AutoCloseable {
       while (System.nanoTime() < deadline) {
         try {
           if (SqlCommand.count(c, "SELECT count(*) FROM trex_db_nodes() WHERE status = 'alive'") == nodes
-              && SqlCommand.firstValue(c, "SELECT leader FROM trex_db_raft_status()") != null) {
+              && io.quiver.server.sql.FlightSqlCalls.firstValue(c, "SELECT leader FROM trex_db_raft_status()") != null) {
             return;
           }
         } catch (RuntimeException starting) {

@@ -78,18 +78,6 @@ final class SqlCommand implements java.util.concurrent.Callable<Integer> {
   }
 
   /** The first column of the first row as text, or null when there is no row or it is NULL. */
-  static String firstValue(FlightSqlClient sql, String query) throws Exception {
-    FlightInfo info = sql.execute(query);
-    try (FlightStream stream = sql.getStream(info.getEndpoints().get(0).getTicket())) {
-      while (stream.next()) {
-        if (stream.getRoot().getRowCount() > 0) {
-          Object o = stream.getRoot().getVector(0).getObject(0);
-          return o == null ? null : o.toString();
-        }
-      }
-      return null;
-    }
-  }
 
   /** The single BIGINT of a {@code SELECT count(*) ...}. */
   static long count(FlightSqlClient sql, String query) throws Exception {

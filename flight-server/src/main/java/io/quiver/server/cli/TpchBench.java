@@ -7,17 +7,11 @@ import java.nio.file.Path;
 import java.sql.DriverManager;
 import java.sql.ResultSet;
 import java.sql.Statement;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
-import org.apache.arrow.flight.FlightEndpoint;
-import org.apache.arrow.flight.FlightInfo;
-import org.apache.arrow.flight.FlightStream;
 import org.apache.arrow.flight.sql.FlightSqlClient;
 import org.apache.arrow.memory.BufferAllocator;
 import org.apache.arrow.memory.RootAllocator;
-import org.apache.arrow.vector.FieldVector;
-import org.apache.arrow.vector.VectorSchemaRoot;
 import org.duckdb.DuckDBConnection;
 
 /**
@@ -75,7 +69,7 @@ final class TpchBench {
           double clusterMs = Double.MAX_VALUE;
           for (int r = 0; r <= runs; r++) {
             long s = System.nanoTime();
-            actual = rows(sql, text);
+            actual = io.quiver.server.sql.FlightSqlCalls.rows(sql, text);
             if (r > 0) {
               clusterMs = Math.min(clusterMs, (System.nanoTime() - s) / 1e6);
             }
@@ -95,30 +89,5 @@ final class TpchBench {
         return differing == 0 ? 0 : 1;
       }
     }
-  }
-
-  /** Every row of a query through Flight SQL, cells as Java objects. */
-  private static List<List<Object>> rows(FlightSqlClient sql, String query) throws Exception {
-    FlightInfo info = sql.execute(query);
-    List<List<Object>> out = new ArrayList<>();
-    for (FlightEndpoint e : info.getEndpoints()) {
-      try (FlightStream stream = sql.getStream(e.getTicket())) {
-        while (stream.next()) {
-          VectorSchemaRoot root = stream.getRoot();
-          for (int i = 0; i < root.getRowCount(); i++) {
-            List<Object> row = new ArrayList<>();
-            for (FieldVector v : root.getFieldVectors()) {
-              Object o = v.getObject(i);
-              if (o != null && v instanceof org.apache.arrow.vector.DateDayVector) {
-                o = java.time.LocalDate.ofEpochDay((Integer) o); // Arrow hands out DATE as days since 1970
-              }
-              row.add(o instanceof org.apache.arrow.vector.util.Text text ? text.toString() : o);
-            }
-            out.add(row);
-          }
-        }
-      }
-    }
-    return out;
   }
 }

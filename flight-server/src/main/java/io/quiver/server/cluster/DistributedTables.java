@@ -152,18 +152,9 @@ public final class DistributedTables {
   public String drop(Definition d) {
     cluster.raft().delete(PREFIX + d.name());
     Map<String, String> endpoints = endpoints();
-    List<String> leftBehind = new ArrayList<>();
-    int dropped = 0;
-    for (ShardPlacement.Shard shard : d.shards()) {
-      for (String node : shard.nodes()) {
-        try {
-          runOn(node, endpoints, "DROP TABLE IF EXISTS " + ArrowSchemas.quoteIdentifier(d.shardTable(shard.id())));
-          dropped++;
-        } catch (RuntimeException e) {
-          leftBehind.add(d.shardTable(shard.id()) + " on " + node);
-        }
-      }
-    }
+    Map<String, RuntimeException> failed = dropCopies(d, endpoints);
+    List<String> leftBehind = new ArrayList<>(failed.keySet());
+    int dropped = (int) d.shards().stream().mapToLong(shard -> shard.nodes().size()).sum() - failed.size();
     // copies of layouts that never took over (a move whose node died) are named like shards too
     String pattern = java.util.regex.Pattern.quote(d.name()).replace("'", "''") + "_(v[0-9]+_)?[0-9]+";
     for (Map.Entry<String, String> node : endpoints.entrySet()) {
@@ -179,6 +170,24 @@ public final class DistributedTables {
     }
     return "dropped distributed table " + d.name() + " (" + dropped + " shard copies" + (leftBehind.isEmpty() ? ")"
         : "; left behind on nodes that are down: " + String.join(", ", leftBehind) + ")");
+  }
+
+  /**
+   * Drops every copy of every shard of a layout, going on past failures; returns each copy that
+   * could not be dropped ({@code "<shard table> on <node>"}) with the reason.
+   */
+  Map<String, RuntimeException> dropCopies(Definition d, Map<String, String> endpoints) {
+    Map<String, RuntimeException> failed = new LinkedHashMap<>();
+    for (ShardPlacement.Shard shard : d.shards()) {
+      for (String node : shard.nodes()) {
+        try {
+          runOn(node, endpoints, "DROP TABLE IF EXISTS " + ArrowSchemas.quoteIdentifier(d.shardTable(shard.id())));
+        } catch (RuntimeException e) {
+          failed.put(d.shardTable(shard.id()) + " on " + node, e);
+        }
+      }
+    }
+    return failed;
   }
 
   public Optional<Definition> definition(String table) {

@@ -147,8 +147,13 @@ public final class DistributedWrites {
     return t.statement().retarget(createStage(conn, t.definition()));
   }
 
+  /** A fresh name for a temporary staging table (the user's errors name the table instead, see translate). */
+  private static String stageName() {
+    return "__quiver_stage_" + UUID.randomUUID().toString().replace('-', '_');
+  }
+
   private static String createStage(DuckDBConnection conn, DistributedTables.Definition d) throws SQLException {
-    String stage = "__quiver_stage_" + UUID.randomUUID().toString().replace('-', '_');
+    String stage = stageName();
     try (Statement s = conn.createStatement()) {
       s.execute("CREATE TEMP TABLE " + stage + " (" + d.columnsSql() + ")");
     }
@@ -175,35 +180,15 @@ public final class DistributedWrites {
    */
   public OptionalLong insertParameterBatch(Target t, SessionContext session, int parameters, FlightStream stream) {
     refuseUnsupported(t);
-    String rows = "__quiver_params_" + UUID.randomUUID().toString().replace('-', '_');
-    String stage = "__quiver_stage_" + UUID.randomUUID().toString().replace('-', '_');
-    Optional<String> sql = parameters == 0 ? Optional.empty() : t.statement().asInsertSelect(stage, rows, parameters);
-    if (sql.isEmpty()) {
+    if (parameters == 0 || t.statement().asInsertSelect("stage", "rows", parameters).isEmpty()) {
       return OptionalLong.empty();
     }
-    DistributedTables.Definition d = t.definition();
-    try (Write write = new Write(d); DuckDBConnection conn = engine.newConnection();
-        BufferAllocator child = allocator.newChildAllocator("params-" + d.name(), 0, Long.MAX_VALUE);
-        FlightStreamReader reader = new FlightStreamReader(child, stream);
-        ArrowArrayStream exported = ArrowArrayStream.allocateNew(child);
-        Statement s = conn.createStatement()) {
-      session.apply(conn);
-      s.execute("CREATE TEMP TABLE " + stage + " (" + d.columnsSql() + ")");
-      if (reader.getVectorSchemaRoot().getFieldVectors().size() != parameters) {
+    return OptionalLong.of(stageStream(t.definition(), session, stream, "the parameter rows", root -> {
+      if (root.getFieldVectors().size() != parameters) {
         throw QuiverException.user(ErrorCode.INVALID_PARAMETERS, "the statement has %d parameter(s) but %d were bound",
-            parameters, reader.getVectorSchemaRoot().getFieldVectors().size());
+            parameters, root.getFieldVectors().size());
       }
-      Data.exportArrayStream(child, reader, exported);
-      conn.registerArrowStream(rows, exported);
-      s.execute(sql.get());
-      long n = route(write, conn, stage);
-      write.commit();
-      return OptionalLong.of(n);
-    } catch (SQLException e) {
-      throw translate(e, d);
-    } catch (IOException e) {
-      throw new QuiverException(ErrorCode.IO_ERROR, "reading the parameter rows failed: " + e.getMessage(), e);
-    }
+    }, (stage, incoming) -> t.statement().asInsertSelect(stage, incoming, parameters).orElseThrow()));
   }
 
   /** A Flight SQL bulk ingest appending to a distributed table. */
@@ -214,24 +199,37 @@ public final class DistributedWrites {
           == TableExistsOption.TABLE_EXISTS_OPTION_REPLACE ? ErrorCode.NOT_SUPPORTED : ErrorCode.ALREADY_EXISTS,
           "%s is a distributed table: bulk ingest can only append to it (if_exists = APPEND)", d.name());
     }
+    return stageStream(d, session, stream, "the ingest stream", root -> { },
+        (stage, incoming) -> "INSERT INTO " + stage + " BY NAME SELECT * FROM " + incoming);
+  }
+
+  /**
+   * One write from an incoming Arrow stream: the stream is checked ({@code check} sees its first
+   * schema), scanned by DuckDB as {@code incoming} into a staging table with {@code insert(stage,
+   * incoming)}, and the staged rows are routed to their shards and committed. Returns the rows.
+   */
+  private long stageStream(DistributedTables.Definition d, SessionContext session, FlightStream stream, String what,
+      java.util.function.Consumer<VectorSchemaRoot> check,
+      java.util.function.BinaryOperator<String> insert) {
     try (Write write = new Write(d); DuckDBConnection conn = engine.newConnection();
-        BufferAllocator child = allocator.newChildAllocator("ingest-" + d.name(), 0, Long.MAX_VALUE);
+        BufferAllocator child = allocator.newChildAllocator("incoming-" + d.name(), 0, Long.MAX_VALUE);
         FlightStreamReader reader = new FlightStreamReader(child, stream);
         ArrowArrayStream exported = ArrowArrayStream.allocateNew(child);
         Statement s = conn.createStatement()) {
       session.apply(conn);
       String stage = createStage(conn, d);
+      check.accept(reader.getVectorSchemaRoot());
       Data.exportArrayStream(child, reader, exported);
-      String view = stage + "_in";
-      conn.registerArrowStream(view, exported);
-      s.execute("INSERT INTO " + stage + " BY NAME SELECT * FROM " + view);
+      String incoming = stage + "_in";
+      conn.registerArrowStream(incoming, exported);
+      s.execute(insert.apply(stage, incoming));
       long rows = route(write, conn, stage);
       write.commit();
       return rows;
     } catch (SQLException e) {
       throw translate(e, d);
     } catch (IOException e) {
-      throw new QuiverException(ErrorCode.IO_ERROR, "reading the ingest stream failed: " + e.getMessage(), e);
+      throw new QuiverException(ErrorCode.IO_ERROR, "reading " + what + " failed: " + e.getMessage(), e);
     }
   }
 
@@ -248,7 +246,7 @@ public final class DistributedWrites {
         Statement s = conn.createStatement()) {
       for (int k = 0; k < sources.size(); k++) {
         RemoteTables.Part part = sources.get(k);
-        String stage = "__quiver_stage_" + UUID.randomUUID().toString().replace('-', '_');
+        String stage = stageName();
         List<AutoCloseable> attachments = new ArrayList<>();
         RemoteTables.Locator only = name -> name.equals(part.table()) && part.endpoint() != null
             ? Optional.of(List.of(part)) : Optional.empty();
@@ -370,7 +368,7 @@ public final class DistributedWrites {
     List<AutoCloseable> attachments = new ArrayList<>();
     try (DuckDBConnection conn = engine.newConnection(); Statement s = conn.createStatement()) {
       session.apply(conn);
-      String stage = "__quiver_stage_" + UUID.randomUUID().toString().replace('-', '_');
+      String stage = stageName();
       String copy = "CREATE TEMP TABLE " + stage + " AS SELECT * FROM "
           + ArrowSchemas.quoteIdentifier(write.definition.name()) + " AS " + alias + where;
       try (PreparedStatement ps = RemoteTables.prepare(conn, copy, locator.get(), allocator, true, attachments)) {

@@ -218,16 +218,7 @@ public final class Repartitioning implements AutoCloseable {
       for (String[] f : held) {
         unfreeze(endpoints, f);
       }
-      for (ShardPlacement.Shard shard : to.shards()) {
-        for (String node : shard.nodes()) {
-          try {
-            tables.runOn(node, endpoints, "DROP TABLE IF EXISTS " + ArrowSchemas.quoteIdentifier(
-                to.shardTable(shard.id())));
-          } catch (RuntimeException dropFailed) {
-            e.addSuppressed(dropFailed);
-          }
-        }
-      }
+      tables.dropCopies(to, endpoints).values().forEach(e::addSuppressed);
       throw e;
     } finally {
       if (renew != null) {
@@ -251,16 +242,8 @@ public final class Repartitioning implements AutoCloseable {
   /** Drops the shards of a layout that is no longer in use (after the readers' grace period). */
   private void retire(DistributedTables.Definition old, List<String[]> frozen) {
     Map<String, String> endpoints = tables.endpoints();
-    for (ShardPlacement.Shard shard : old.shards()) {
-      for (String node : shard.nodes()) {
-        try {
-          tables.runOn(node, endpoints, "DROP TABLE IF EXISTS " + ArrowSchemas.quoteIdentifier(
-              old.shardTable(shard.id())));
-        } catch (RuntimeException e) {
-          LOG.warn("dropping retired shard {} on {} failed: {}", old.shardTable(shard.id()), node, e.getMessage());
-        }
-      }
-    }
+    tables.dropCopies(old, endpoints).forEach((copy, e) -> LOG.warn("dropping retired shard {} failed: {}", copy,
+        e.getMessage()));
     frozen.forEach(f -> unfreeze(endpoints, f));
   }
 

@@ -342,7 +342,7 @@ public final class TrexFunctions {
           for (int i = 0; i < args.length; i++) {
             args[i] = read(in.vector(i), row, params.get(i));
           }
-          Object result = recordingFailures(() -> fn.apply(args));
+          Object result = FunctionFailures.recording(() -> fn.apply(args));
           if (result == null) {
             out.setNull(row);
           } else if (result instanceof Boolean bool) {
@@ -353,15 +353,6 @@ public final class TrexFunctions {
         }
       });
       b.register(c);
-    }
-  }
-
-  private static <T> T recordingFailures(Supplier<T> work) {
-    try {
-      return work.get();
-    } catch (QuiverException e) {
-      FunctionFailures.record(e);
-      throw e;
     }
   }
 
@@ -400,7 +391,7 @@ public final class TrexFunctions {
       @Override
       public Scan init(DuckDBTableFunctionInitInfo info) {
         info.setMaxThreads(1);
-        return new Scan(recordingFailures(rows));
+        return new Scan(FunctionFailures.recording(rows));
       }
 
       @Override

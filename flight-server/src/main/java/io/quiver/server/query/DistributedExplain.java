@@ -20,7 +20,6 @@ import org.duckdb.DuckDBConnection;
  */
 public final class DistributedExplain {
   private static final Pattern EXPLAIN = Pattern.compile("(?is)^\\s*EXPLAIN\\s+(?!ANALYZE\\b)(?!\\()(.*)$");
-  private static final Pattern MISSING = Pattern.compile("Table with name ([^ !]+) does not exist");
 
   private DistributedExplain() {}
 
@@ -39,11 +38,10 @@ public final class DistributedExplain {
     try (PreparedStatement ps = conn.prepareStatement(inner)) {
       return Optional.empty(); // everything is on this node: DuckDB explains it
     } catch (SQLException e) {
-      Matcher t = MISSING.matcher(String.valueOf(e.getMessage()));
-      if (!t.find()) {
+      missing = RemoteTables.missingTable(e);
+      if (missing == null) {
         return Optional.empty(); // let DuckDB report the error
       }
-      missing = t.group(1);
     }
     List<String[]> rows = plan(conn, inner, missing, locator);
     if (rows.isEmpty()) {
@@ -70,18 +68,16 @@ public final class DistributedExplain {
           + inner.replaceAll("\\s+", " ")});
       return rows;
     }
-    Optional<AggregatePushdown.Plan> agg = AggregatePushdown.of(inner);
-    if (agg.isPresent() && agg.get().table().equalsIgnoreCase(firstMissing)) {
-      Optional<List<RemoteTables.Part>> parts = locator.partsOf(agg.get().table());
-      if (parts.isPresent() && !parts.get().isEmpty() && parts.get().get(0).columns() != null) {
-        for (RemoteTables.Part p : parts.get()) {
-          rows.add(new String[] {"partial aggregate", node(p), "SELECT " + agg.get().partialSelect() + " FROM "
-              + ArrowSchemas.quoteIdentifier(p.table()) + agg.get().partialTail()});
-        }
-        rows.add(new String[] {"final aggregate", "this node", agg.get().finalSql("<partial rows of "
-            + parts.get().size() + " shard(s)>")});
-        return rows;
+    Optional<List<RemoteTables.Part>> parts = locator.partsOf(firstMissing);
+    Optional<AggregatePushdown.Plan> agg = parts.flatMap(ps -> RemoteTables.aggregatePlan(inner, firstMissing, ps));
+    if (agg.isPresent()) {
+      for (RemoteTables.Part p : parts.get()) {
+        rows.add(new String[] {"partial aggregate", node(p), "SELECT " + agg.get().partialSelect() + " FROM "
+            + ArrowSchemas.quoteIdentifier(p.table()) + agg.get().partialTail()});
       }
+      rows.add(new String[] {"final aggregate", "this node", agg.get().finalSql("<partial rows of "
+          + parts.get().size() + " shard(s)>")});
+      return rows;
     }
     Map<String, ScanPushdown.Fetch> fetches = ScanPushdown.analyze(conn, inner, locator);
     for (Map.Entry<String, ScanPushdown.Fetch> f : fetches.entrySet()) {

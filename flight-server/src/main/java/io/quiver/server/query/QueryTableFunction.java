@@ -61,7 +61,7 @@ public final class QueryTableFunction {
         .withFunction(new DuckDBTableFunction<Bound, Rows, Object>() {
           @Override
           public Bound bind(DuckDBTableFunctionBindInfo info) {
-            return recording(() -> {
+            return FunctionFailures.recording(() -> {
               String sql = info.getParameter(0).getString();
               if (sql == null || sql.isBlank()) {
                 throw QuiverException.user(ErrorCode.INVALID_ARGUMENT, "trex_db_query needs a query");
@@ -78,7 +78,7 @@ public final class QueryTableFunction {
           public Rows init(DuckDBTableFunctionInitInfo info) {
             info.setMaxThreads(1);
             Bound b = info.getBindData();
-            return recording(() -> new Rows(run(engine, locator.get(), allocator, b)));
+            return FunctionFailures.recording(() -> new Rows(run(engine, locator.get(), allocator, b)));
           }
 
           @Override
@@ -96,15 +96,6 @@ public final class QueryTableFunction {
             return n;
           }
         }).register(c);
-  }
-
-  private static <T> T recording(Supplier<T> work) {
-    try {
-      return work.get();
-    } catch (QuiverException e) {
-      FunctionFailures.record(e);
-      throw e;
-    }
   }
 
   private static List<Column> describe(DuckDbEngine engine, RemoteTables.Locator locator, BufferAllocator allocator,

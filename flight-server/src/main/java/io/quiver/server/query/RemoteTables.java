@@ -79,33 +79,38 @@ public final class RemoteTables {
    */
   public static PreparedStatement prepare(DuckDBConnection conn, String sql, Locator locator, BufferAllocator allocator,
       boolean withData, List<AutoCloseable> resources) throws SQLException {
-    if (withData && locator.pushdown()) {
-      Optional<PreparedStatement> aggregated = aggregated(conn, sql, locator, allocator, resources);
-      if (aggregated.isPresent()) {
-        return aggregated.get();
-      }
-    }
     List<String> attachedNames = new java.util.ArrayList<>();
-    java.util.Map<String, ScanPushdown.Fetch> fetches = withData && locator.pushdown()
-        ? ScanPushdown.analyze(conn, sql, locator) : java.util.Map.of();
+    java.util.Map<String, ScanPushdown.Fetch> fetches = null; // decided when the first remote table shows up
     for (int attached = 0; ; attached++) {
       try {
         return conn.prepareStatement(sql);
       } catch (SQLException e) {
-        Matcher m = MISSING.matcher(String.valueOf(e.getMessage()));
         if (!attachedNames.isEmpty() && WRITE_TO_VIEW.matcher(String.valueOf(e.getMessage())).find()) {
           throw QuiverException.user(ErrorCode.NOT_SUPPORTED,
               "writing to %s, which lives on other nodes, is not supported in this form: a node-local table is "
               + "written on its own node; a distributed table takes INSERT, COPY ... FROM, UPDATE and DELETE on itself",
               String.join(", ", attachedNames));
         }
-        if (attached >= MAX_ATTACHED || !m.find()) {
+        String table = missingTable(e);
+        if (attached >= MAX_ATTACHED || table == null) {
           throw e;
         }
-        String table = m.group(1);
         Optional<List<Part>> parts = locator.partsOf(table);
         if (parts.isEmpty()) {
           throw e;
+        }
+        if (fetches == null) {
+          fetches = java.util.Map.of();
+          if (withData && locator.pushdown()) {
+            Optional<io.quiver.coordinator.scan.AggregatePushdown.Plan> plan = aggregatePlan(sql, table, parts.get());
+            if (plan.isPresent()) {
+              String partials = "__quiver_partial_" + java.util.UUID.randomUUID().toString().replace('-', '_');
+              attachParts(conn, partials, parts.get(), allocator, true, resources, plan.get().partialSelect(),
+                  plan.get().partialTail());
+              return conn.prepareStatement(plan.get().finalSql(partials));
+            }
+            fetches = ScanPushdown.analyze(conn, sql, locator);
+          }
         }
         ScanPushdown.Fetch fetch = fetches.get(table);
         String select = fetch != null ? fetch.select() : locator.pushdown()
@@ -171,33 +176,22 @@ public final class RemoteTables {
   }
 
   /**
-   * A single-table aggregate over a distributed table ({@link AggregatePushdown}): each shard
-   * aggregates its own rows and this node combines the partial rows. Empty when the statement has
-   * another shape or the table is not a distributed table of another node.
+   * The partial-aggregation split ({@link io.quiver.coordinator.scan.AggregatePushdown}) of a
+   * single-table aggregate over {@code table}, a distributed table of other nodes with known
+   * columns: each shard aggregates its own rows and this node combines the partial rows.
    */
-  private static Optional<PreparedStatement> aggregated(DuckDBConnection conn, String sql, Locator locator,
-      BufferAllocator allocator, List<AutoCloseable> resources) throws SQLException {
-    Optional<io.quiver.coordinator.scan.AggregatePushdown.Plan> plan =
-        io.quiver.coordinator.scan.AggregatePushdown.of(sql);
-    if (plan.isEmpty()) {
+  static Optional<io.quiver.coordinator.scan.AggregatePushdown.Plan> aggregatePlan(String sql, String table,
+      List<Part> parts) {
+    if (parts.isEmpty() || parts.get(0).columns() == null) {
       return Optional.empty();
     }
-    try (PreparedStatement local = conn.prepareStatement(sql)) {
-      return Optional.empty(); // the table is on this node: DuckDB runs it as it is
-    } catch (SQLException e) {
-      Matcher m = MISSING.matcher(String.valueOf(e.getMessage()));
-      if (!m.find() || !m.group(1).equalsIgnoreCase(plan.get().table())) {
-        return Optional.empty();
-      }
-    }
-    Optional<List<Part>> parts = locator.partsOf(plan.get().table());
-    if (parts.isEmpty() || parts.get().isEmpty() || parts.get().get(0).columns() == null) {
-      return Optional.empty();
-    }
-    String partials = "__quiver_partial_" + java.util.UUID.randomUUID().toString().replace('-', '_');
-    attachParts(conn, partials, parts.get(), allocator, true, resources, plan.get().partialSelect(),
-        plan.get().partialTail());
-    return Optional.of(conn.prepareStatement(plan.get().finalSql(partials)));
+    return io.quiver.coordinator.scan.AggregatePushdown.of(sql).filter(p -> p.table().equalsIgnoreCase(table));
+  }
+
+  /** The table DuckDB reports missing in {@code e}, or null when it reports something else. */
+  static String missingTable(SQLException e) {
+    Matcher m = MISSING.matcher(String.valueOf(e.getMessage()));
+    return m.find() ? m.group(1) : null;
   }
 
   /** The columns of a part the statement can use (projection pushdown), or {@code *}. */

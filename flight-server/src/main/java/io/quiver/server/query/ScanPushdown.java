@@ -15,8 +15,6 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.duckdb.DuckDBConnection;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -34,7 +32,6 @@ import org.slf4j.LoggerFactory;
 final class ScanPushdown {
   private static final Logger LOG = LoggerFactory.getLogger(ScanPushdown.class);
   private static final ObjectMapper JSON = new ObjectMapper();
-  private static final Pattern MISSING = Pattern.compile("Table with name ([^ !]+) does not exist");
   private static final int MAX_TABLES = 8;
 
   /** How to fetch one table: a select list and an optional WHERE condition (null = all rows). */
@@ -53,11 +50,10 @@ final class ScanPushdown {
           }
           break;
         } catch (SQLException e) {
-          Matcher m = MISSING.matcher(String.valueOf(e.getMessage()));
-          if (i >= MAX_TABLES || !m.find()) {
+          String table = RemoteTables.missingTable(e);
+          if (i >= MAX_TABLES || table == null) {
             return Map.of();
           }
-          String table = m.group(1);
           Optional<List<RemoteTables.Part>> parts = locator.partsOf(table);
           if (parts.isEmpty() || parts.get().isEmpty() || parts.get().get(0).columns() == null) {
             return Map.of();

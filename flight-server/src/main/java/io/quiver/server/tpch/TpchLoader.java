@@ -7,9 +7,6 @@ import java.util.Locale;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.atomic.AtomicReference;
-import org.apache.arrow.flight.FlightEndpoint;
-import org.apache.arrow.flight.FlightInfo;
-import org.apache.arrow.flight.FlightStream;
 import org.apache.arrow.flight.sql.FlightSqlClient;
 import org.apache.arrow.flight.sql.FlightSqlClient.ExecuteIngestOptions;
 import org.apache.arrow.flight.sql.impl.FlightSql.CommandStatementIngest.TableDefinitionOptions;
@@ -176,22 +173,6 @@ public final class TpchLoader {
 
   /** Runs a query and returns the first column of its first row (as text), or null. */
   public String firstValue(String query) {
-    FlightInfo info = sql.execute(query);
-    String value = null;
-    for (FlightEndpoint e : info.getEndpoints()) {
-      try (FlightStream stream = sql.getStream(e.getTicket())) {
-        while (stream.next()) {
-          if (value == null && stream.getRoot().getRowCount() > 0) {
-            Object o = stream.getRoot().getVector(0).getObject(0);
-            value = o == null ? null : o.toString();
-          }
-        }
-      } catch (RuntimeException ex) {
-        throw ex;
-      } catch (Exception ex) {
-        throw new IllegalStateException(ex);
-      }
-    }
-    return value;
+    return io.quiver.server.sql.FlightSqlCalls.firstValue(sql, query);
   }
 }
