@@ -4,8 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.quiver.server.cli.FreePorts;
 import java.io.IOException;
-import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
@@ -42,22 +42,7 @@ class ClusterTest {
 
   /** A free gossip port whose +100 (failure detection), +200 (Raft) and +300 (Raft FD) are free too. */
   static int freeGossipPort() throws IOException {
-    for (int attempt = 0; attempt < 100; attempt++) {
-      int port;
-      try (ServerSocket s = new ServerSocket(0)) {
-        port = s.getLocalPort();
-      }
-      if (port > 65_000) {
-        continue;
-      }
-      try (ServerSocket fd = new ServerSocket(port + 100); ServerSocket raft = new ServerSocket(port + 200);
-          ServerSocket raftFd = new ServerSocket(port + 300)) {
-        return port;
-      } catch (IOException taken) {
-        // try another
-      }
-    }
-    throw new IOException("no free gossip port set found");
+    return FreePorts.block(300);
   }
 
   private NodeProcess node(String name, int gossipPort, String clusterId, List<Integer> seeds, String... extra)

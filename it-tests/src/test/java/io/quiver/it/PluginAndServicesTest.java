@@ -4,8 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.quiver.server.cli.FreePorts;
 import java.io.OutputStream;
-import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -98,10 +98,7 @@ class PluginAndServicesTest {
 
   @Test
   void extraFlightServersStartServeAndStop() throws Exception {
-    int port;
-    try (ServerSocket s = new ServerSocket(0)) {
-      port = s.getLocalPort();
-    }
+    int port = FreePorts.block(0);
     assertEquals("Flight server started on 127.0.0.1:" + port,
         scalar(node.port(), "SELECT trex_db_flight_start('127.0.0.1', " + port + ")"));
     assertEquals("42", scalar(port, "SELECT 42"), "the extra endpoint serves the same node");

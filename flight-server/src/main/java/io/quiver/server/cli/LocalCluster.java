@@ -1,7 +1,6 @@
 package io.quiver.server.cli;
 
 import java.io.IOException;
-import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -30,8 +29,8 @@ final class LocalCluster implements AutoCloseable {
     this.nodes = nodes;
     this.clusterId = clusterId;
     for (int i = 0; i < nodes; i++) {
-      flightPorts.add(freePort(0));
-      gossipPorts.add(freePort(300));
+      flightPorts.add(FreePorts.block(0));
+      gossipPorts.add(FreePorts.block(300));
     }
   }
 
@@ -106,30 +105,5 @@ final class LocalCluster implements AutoCloseable {
       p.toHandle().destroyForcibly();
       p.waitFor(10, TimeUnit.SECONDS);
     }
-  }
-
-  /** A free port whose +100, +200 and +300 neighbours are free too when {@code span} is 300. */
-  private static int freePort(int span) throws IOException {
-    for (int attempt = 0; attempt < 100; attempt++) {
-      int port;
-      try (ServerSocket s = new ServerSocket(0)) {
-        port = s.getLocalPort();
-      }
-      if (port + span > 65_535) {
-        continue;
-      }
-      boolean free = true;
-      for (int offset = 100; offset <= span; offset += 100) {
-        try (ServerSocket s = new ServerSocket(port + offset)) {
-          // free
-        } catch (IOException e) {
-          free = false;
-        }
-      }
-      if (free) {
-        return port;
-      }
-    }
-    throw new IOException("no free port set found");
   }
 }
