@@ -111,6 +111,11 @@ public final class QuiverNode implements AutoCloseable {
       queries.setRemoteTables(new RemoteTables.Locator() {
         @Override
         public java.util.Optional<List<RemoteTables.Part>> partsOf(String name) {
+          if (name.startsWith(io.quiver.coordinator.plan.FragmentPlanner.Plan.PULL_PREFIX)) {
+            // a fragment's read of a whole shuffled table, filtered to the rows its shards join with
+            return distributed.partsOf(name.substring(io.quiver.coordinator.plan.FragmentPlanner.Plan.PULL_PREFIX
+                .length()));
+          }
           return distributed.partsOf(name).or(() -> externalSources.partsOf(name))
               .or(() -> cluster.endpointOfRemoteTable(name)
               .map(endpoint -> List.of(new RemoteTables.Part(name, endpoint))));
@@ -119,6 +124,11 @@ public final class QuiverNode implements AutoCloseable {
         @Override
         public boolean pushdown() {
           return distributedPlanning.get();
+        }
+
+        @Override
+        public java.util.Optional<RemoteTables.Layout> layout(String name) {
+          return distributed.layout(name);
         }
       });
       if (clusterOptions.joinAtStart() != null) {

@@ -97,20 +97,66 @@ class TpchClusterTest {
     assertNull(failures.isEmpty() ? null : String.join("\n", failures));
   }
 
+  /** The rows of {@code sql} on the cluster (through {@code port}) and on the single-node oracle, compared. */
+  private static void assertSameAsOracle(int port, String sql) throws Exception {
+    List<List<Object>> expected;
+    try (Statement s = oracle.createStatement(); ResultSet rs = s.executeQuery(sql)) {
+      expected = TpchQueries.rows(rs);
+    }
+    try (Connection c = DriverManager.getConnection(ItSql.url(port)); Statement s = c.createStatement();
+        ResultSet rs = s.executeQuery(sql)) {
+      assertNull(TpchQueries.difference(expected, TpchQueries.rows(rs)), sql);
+    }
+  }
+
   @Test
-  void explainShowsWhatEachShardRuns() throws Exception {
+  void explainShowsTheFragmentsEachNodeRuns() throws Exception {
     int port = nodes.get(1).port();
     List<List<String>> q6 = ItSql.query(port, "EXPLAIN " + TpchQueries.query(6));
-    assertEquals(5, q6.size(), "4 shards aggregate, this node combines: " + q6);
-    assertTrue(q6.get(0).get(0).equals("partial aggregate") && q6.get(0).get(2).contains(
-        "sum(l_extendedprice * l_discount) AS __quiver_p0 FROM \"lineitem_0\" WHERE l_shipdate >="), q6.toString());
-    assertEquals("final aggregate", q6.get(4).get(0));
-    List<List<String>> q3 = ItSql.query(port, "EXPLAIN " + TpchQueries.query(3));
-    assertTrue(q3.stream().anyMatch(r -> r.get(0).equals("scan customer") && r.get(2).contains("c_mktsegment = 'BUILDING'")
-        && !r.get(2).contains("c_comment")), "the segment filter runs on the customer shards: " + q3);
-    assertTrue(q3.stream().anyMatch(r -> r.get(0).equals("scan lineitem") && r.get(2).contains("l_shipdate")),
-        q3.toString());
-    assertEquals("gather", q3.get(q3.size() - 1).get(0));
+    assertEquals(5, q6.size(), "a plan line, one fragment per node (4 shards on 3 nodes), the final step: " + q6);
+    assertEquals("plan", q6.get(0).get(0));
+    assertTrue(q6.get(0).get(2).contains("final aggregation of partial aggregates")
+        && q6.get(0).get(2).contains("3 fragment(s) over 4 of 4 shard(s) of lineitem"), q6.toString());
+    assertTrue(q6.stream().filter(r -> r.get(0).equals("fragment")).allMatch(r -> r.get(2).startsWith(
+        "WITH \"lineitem\" AS NOT MATERIALIZED (SELECT * FROM \"lineitem_") && r.get(2).replaceAll("\\s+", " ").contains(
+        "sum(l_extendedprice * l_discount) AS __quiver_a0 FROM lineitem WHERE l_shipdate >=")), q6.toString());
+    assertEquals(3, q6.stream().filter(r -> r.get(0).equals("fragment")).map(r -> r.get(1)).distinct().count(),
+        "each node runs one fragment over its shards: " + q6);
+    assertTrue(q6.get(4).get(0).equals("final") && q6.get(4).get(2).startsWith("SELECT sum(__quiver_a0)"),
+        q6.toString());
+  }
+
+  @Test
+  void joinStrategiesAndShardPruningShowInExplainAndGiveOracleResults() throws Exception {
+    int port = nodes.get(2).port();
+    // co-located: lineitem and orders share their shard -> node mapping and are joined on the order key
+    String colocated = "SELECT l_shipmode, count(*) AS n, sum(o_totalprice) AS total FROM orders JOIN lineitem "
+        + "ON o_orderkey = l_orderkey WHERE l_quantity > 10 GROUP BY l_shipmode ORDER BY l_shipmode";
+    String plan = ItSql.query(port, "EXPLAIN " + colocated).get(0).get(2);
+    assertTrue(plan.startsWith("co-located join of orders, lineitem;") && !plan.contains("broadcast"), plan);
+    assertSameAsOracle(port, colocated);
+    // broadcast: customer (hashed on its own key) is pulled by every fragment, filtered on its segment
+    plan = ItSql.query(port, "EXPLAIN " + TpchQueries.query(3)).get(0).get(2);
+    assertTrue(plan.contains("broadcast to every fragment: customer") && plan.contains("complete groups"), plan);
+    assertSameAsOracle(port, TpchQueries.query(3));
+    // shuffle: Q17's lineitem is tied to part's key only through l_partkey (also in its correlated subquery), so
+    // part's shards stay in place and every fragment pulls the lineitem rows whose l_partkey hashes to its shards
+    plan = ItSql.query(port, "EXPLAIN " + TpchQueries.query(17)).get(0).get(2);
+    assertTrue(plan.startsWith("fragments over the shards of part;") && plan.contains(
+        "shuffled to the fragments by hash of the join column: lineitem on l_partkey"), plan);
+    assertSameAsOracle(port, TpchQueries.query(17));
+    // shard pruning: a literal condition on the shard key leaves the shards holding those keys
+    String pruned = "SELECT o_orderkey, count(*) AS lines, sum(l_extendedprice) AS price FROM orders, lineitem "
+        + "WHERE o_orderkey = l_orderkey AND o_orderkey IN (1, 7) GROUP BY o_orderkey ORDER BY o_orderkey";
+    List<List<String>> prunedPlan = ItSql.query(port, "EXPLAIN " + pruned);
+    assertTrue(prunedPlan.get(0).get(2).matches(".*over [12] of 4 shard\\(s\\) of lineitem \\(the others pruned.*"),
+        prunedPlan.toString());
+    assertSameAsOracle(port, pruned);
+    assertSameAsOracle(port, "SELECT count(*), sum(l_quantity) FROM lineitem WHERE l_orderkey = 7");
+    // what cannot be split provably (here an outer join whose preserved side is not the shards) is gathered
+    List<List<String>> q13 = ItSql.query(port, "EXPLAIN " + TpchQueries.query(13));
+    assertEquals("gather", q13.get(q13.size() - 1).get(0), q13.toString());
+    assertSameAsOracle(port, TpchQueries.query(13));
   }
 
   @Test
@@ -132,7 +178,7 @@ class TpchClusterTest {
     } finally {
       ItSql.scalar(port, "SELECT trex_db_set_distributed(true)");
     }
-    assertEquals("partial aggregate", ItSql.query(port, "EXPLAIN " + TpchQueries.query(6)).get(0).get(0));
+    assertEquals("plan", ItSql.query(port, "EXPLAIN " + TpchQueries.query(6)).get(0).get(0));
     // trex_db_query: a distributed query as a table, with its own column types
     assertEquals(List.of(List.of("A", "F", "DECIMAL(38,2)", "BIGINT", "DATE")), ItSql.query(port, "SELECT l_returnflag, "
         + "l_linestatus, typeof(sum_qty), typeof(count_order), typeof(d) FROM trex_db_query('SELECT l_returnflag, "

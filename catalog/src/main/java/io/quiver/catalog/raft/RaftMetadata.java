@@ -125,6 +125,16 @@ public final class RaftMetadata implements AutoCloseable {
     return Optional.ofNullable(state.get(key));
   }
 
+  /**
+   * This member's own copy of a key, without a round trip to the leader: at most as old as the
+   * replication delay (milliseconds while the member hears from a leader). For reads that tolerate
+   * that, such as query planning; writes and their checks use {@link #get}.
+   */
+  public Optional<KvStateMachine.Entry> getLocal(String key) {
+    requireKey(key);
+    return Optional.ofNullable(state.get(key));
+  }
+
   public List<KvStateMachine.Entry> list(String prefix) {
     return state.list(prefix);
   }

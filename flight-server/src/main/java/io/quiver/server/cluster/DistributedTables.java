@@ -25,6 +25,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import org.apache.arrow.flight.Action;
 import org.apache.arrow.flight.FlightClient;
 import org.apache.arrow.flight.Result;
@@ -194,6 +195,18 @@ public final class DistributedTables {
     return cluster.raft().get(PREFIX + table).map(DistributedTables::decode);
   }
 
+  /**
+   * The definition as this member's Raft copy has it (no round trip to the leader), for reading:
+   * a layout switch reaches it within the replication delay, and a switched-from layout stays
+   * readable for a grace period after the switch. Through the leader when this member may be stale.
+   */
+  public Optional<Definition> definitionForRead(String table) {
+    if (cluster.raft().maybeStale()) {
+      return definition(table);
+    }
+    return cluster.raft().getLocal(PREFIX + table).map(DistributedTables::decode);
+  }
+
   public List<Definition> all() {
     // keys from this member's copy, each value through the leader: never older than an acknowledged write
     return cluster.raft().list(PREFIX).stream().map(e -> cluster.raft().get(e.key())).flatMap(Optional::stream)
@@ -216,7 +229,7 @@ public final class DistributedTables {
     if (!cluster.hasRaft()) {
       return Optional.empty();
     }
-    Optional<Definition> d = definition(table);
+    Optional<Definition> d = definitionForRead(table);
     if (d.isEmpty()) {
       return Optional.empty();
     }
@@ -236,6 +249,79 @@ public final class DistributedTables {
       parts.add(new io.quiver.server.query.RemoteTables.Part(shardTable, endpoints.get(node), columns));
     }
     return Optional.of(parts);
+  }
+
+  /**
+   * A distributed table's partitioning and placement for the fragment planner: per shard the
+   * endpoints of its alive copies (this node's first). The co-location group is the table at the
+   * root of its {@code colocate_with} chain together with everything that must agree for rows of
+   * one key to sit in the same shard (strategy, count, bounds, key type). Row counts are exact, at
+   * most 30 s old.
+   */
+  public Optional<io.quiver.server.query.RemoteTables.Layout> layout(String table) {
+    if (!cluster.hasRaft()) {
+      return Optional.empty();
+    }
+    Optional<Definition> found = definitionForRead(table);
+    if (found.isEmpty()) {
+      return Optional.empty();
+    }
+    Definition d = found.get();
+    Map<String, String> endpoints = endpoints();
+    String self = endpoints.get(cluster.identity().nodeName());
+    List<io.quiver.server.query.RemoteTables.ShardCopies> shards = new ArrayList<>();
+    for (ShardPlacement.Shard shard : d.shards()) {
+      List<String> alive = new ArrayList<>(shard.nodes().stream().map(endpoints::get).filter(e -> e != null).toList());
+      if (self != null && alive.remove(self)) {
+        alive.add(0, self);
+      }
+      shards.add(new io.quiver.server.query.RemoteTables.ShardCopies(shard.id(), d.shardTable(shard.id()), alive));
+    }
+    String root = d.name();
+    Set<String> seen = new java.util.HashSet<>();
+    for (Definition at = d; at.colocateWith() != null && seen.add(at.name()); ) {
+      root = at.colocateWith();
+      Optional<Definition> next = definitionForRead(root);
+      if (next.isEmpty()) {
+        break;
+      }
+      at = next.get();
+    }
+    String keyType = d.column() == null ? null : d.columns().get(d.column());
+    String group = root + "|" + d.strategy() + "|" + d.numPartitions() + "|" + d.ranges() + "|" + keyType;
+    return Optional.of(new io.quiver.server.query.RemoteTables.Layout(d.name(), d.columns(), d.column(), group,
+        estimatedRows(d), "range".equals(d.strategy()),
+        expr -> io.quiver.partitioning.ShardRouting.shardExpression(d.spec(), expr, keyType), shards));
+  }
+
+  /**
+   * About how many rows a distributed table has, from the row estimates gossip carries for every
+   * shard table (no call to any node); the exact count when gossip has none yet.
+   */
+  private long estimatedRows(Definition d) {
+    Map<String, Long> perTable = new java.util.HashMap<>();
+    for (NodeFacts f : cluster.liveFacts()) {
+      for (NodeFacts.TableFact t : f.tables()) {
+        perTable.merge(t.name(), t.approxRows(), Math::max);
+      }
+    }
+    long total = 0;
+    boolean known = false;
+    for (ShardPlacement.Shard shard : d.shards()) {
+      Long rows = perTable.get(d.shardTable(shard.id()));
+      if (rows != null) {
+        total += rows;
+        known = true;
+      }
+    }
+    if (known && total > 0) {
+      return total;
+    }
+    try {
+      return rowCount(d);
+    } catch (QuiverException e) {
+      return 0; // a shard without an alive copy: the planner's estimate only
+    }
   }
 
   /**

@@ -68,6 +68,14 @@ public final class DistributedExplain {
           + inner.replaceAll("\\s+", " ")});
       return rows;
     }
+    Optional<Fragments.Prepared> split = Fragments.plan(conn, inner, locator);
+    if (split.isPresent()) {
+      rows.add(new String[] {"plan", "this node", split.get().summary()});
+      split.get().fragments().forEach((endpoint, sql) -> rows.add(new String[] {"fragment", endpoint, sql}));
+      rows.add(new String[] {"final", "this node", split.get().finalSql("<rows of the " + split.get().fragments()
+          .size() + " fragment(s)>")});
+      return rows;
+    }
     Optional<List<RemoteTables.Part>> parts = locator.partsOf(firstMissing);
     Optional<AggregatePushdown.Plan> agg = parts.flatMap(ps -> RemoteTables.aggregatePlan(inner, firstMissing, ps));
     if (agg.isPresent()) {

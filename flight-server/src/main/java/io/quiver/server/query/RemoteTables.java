@@ -47,7 +47,30 @@ public final class RemoteTables {
     default boolean pushdown() {
       return true;
     }
+
+    /** How a distributed table is partitioned and placed, for fragment planning; empty for other names. */
+    default Optional<Layout> layout(String table) {
+      return Optional.empty();
+    }
   }
+
+  /**
+   * A distributed table's partitioning for the fragment planner: its columns and types, its
+   * partition column (null when replicated), its co-location group (tables of one group have the
+   * same shard → node mapping and the same key type), about how many rows it has, and per shard the
+   * Flight endpoints of its alive copies. {@code shardOf} turns a SQL expression of the key's type
+   * into the expression of its shard id; {@code range} tells whether shard ids follow key order.
+   */
+  public record Layout(String name, java.util.Map<String, String> columns, String partitionColumn, String group,
+      long rows, boolean range, java.util.function.UnaryOperator<String> shardOf, List<ShardCopies> shards) {
+    /** The partition column's DuckDB type. */
+    public String keyType() {
+      return partitionColumn == null ? null : columns.get(partitionColumn);
+    }
+  }
+
+  /** One shard: its id, its table on the nodes, the endpoints of its alive copies (the preferred first). */
+  public record ShardCopies(int id, String table, List<String> endpoints) {}
 
   /**
    * A table on a node: {@code endpoint} {@code host:port}, or {@code null} for this node;
@@ -102,6 +125,10 @@ public final class RemoteTables {
         if (fetches == null) {
           fetches = java.util.Map.of();
           if (withData && locator.pushdown()) {
+            Optional<Fragments.Prepared> split = Fragments.plan(conn, sql, locator);
+            if (split.isPresent()) {
+              return conn.prepareStatement(Fragments.run(conn, split.get(), allocator));
+            }
             Optional<io.quiver.coordinator.scan.AggregatePushdown.Plan> plan = aggregatePlan(sql, table, parts.get());
             if (plan.isPresent()) {
               String partials = "__quiver_partial_" + java.util.UUID.randomUUID().toString().replace('-', '_');
@@ -110,6 +137,24 @@ public final class RemoteTables {
               return conn.prepareStatement(plan.get().finalSql(partials));
             }
             fetches = ScanPushdown.analyze(conn, sql, locator);
+            if (fetches.size() > 1) {
+              // every table the statement reads from other nodes, pulled at once
+              List<Pull> pulls = new java.util.ArrayList<>();
+              for (java.util.Map.Entry<String, ScanPushdown.Fetch> f : fetches.entrySet()) {
+                Optional<List<Part>> of = f.getKey().equals(table) ? parts : locator.partsOf(f.getKey());
+                if (of.isEmpty()) {
+                  pulls.clear();
+                  break;
+                }
+                pulls.add(new Pull(f.getKey(), of.get(), f.getValue().select(),
+                    f.getValue().where() != null ? " WHERE " + f.getValue().where() : ""));
+              }
+              if (!pulls.isEmpty()) {
+                attachTables(conn, pulls, allocator, true, resources);
+                pulls.forEach(pl -> attachedNames.add("'" + pl.table() + "'"));
+                continue;
+              }
+            }
           }
         }
         ScanPushdown.Fetch fetch = fetches.get(table);
@@ -122,57 +167,122 @@ public final class RemoteTables {
     }
   }
 
-  /**
-   * Every remote part is pulled into a temporary table (when {@code withData}; otherwise attached
-   * as an empty Arrow scan of its schema, to describe the statement), since an Arrow stream can be
-   * scanned only once and a statement may read a table several times (self-joins, subqueries,
-   * CTEs). The table's name is then a temporary view: the one part, or the UNION ALL of the shards.
-   */
+  /** One table to attach: its parts, and the select list and WHERE suffix each part is read with. */
+  private record Pull(String table, List<Part> parts, String select, String where) {}
+
   private static void attachParts(DuckDBConnection conn, String table, List<Part> parts, BufferAllocator allocator,
       boolean withData, List<AutoCloseable> resources, String selectList, String suffix) throws SQLException {
-    List<String> union = new java.util.ArrayList<>();
-    String select = withData ? selectList : "*";
-    String where = withData ? suffix : "";
-    List<String> streams = new java.util.ArrayList<>();
+    attachTables(conn, List.of(new Pull(table, parts, selectList, suffix)), allocator, withData, resources);
+  }
+
+  /**
+   * Every remote part is pulled into a temporary table (when {@code withData}; otherwise the table
+   * is described by an empty stand-in), since an Arrow stream can be scanned only once and a
+   * statement may read a table several times (self-joins, subqueries, CTEs). Each table's name is
+   * then a temporary view: the one part, or the UNION ALL of the shards. The reads of all parts of
+   * all tables are started before any is waited for, so the nodes work at once.
+   */
+  private static void attachTables(DuckDBConnection conn, List<Pull> pulls, BufferAllocator allocator,
+      boolean withData, List<AutoCloseable> resources) throws SQLException {
     List<AutoCloseable> scans = new java.util.ArrayList<>();
+    List<AutoCloseable> owner = withData ? scans : resources;
+    java.util.Map<String, List<String>> unions = new java.util.LinkedHashMap<>();
+    java.util.Map<String, List<String>> streamsOf = new java.util.LinkedHashMap<>();
     try {
-      for (Part p : parts) {
-        if (p.endpoint() == null) {
-          union.add("SELECT " + select + " FROM " + ArrowSchemas.quoteIdentifier(p.table()) + where);
+      List<Remote> started = new java.util.ArrayList<>();
+      for (Pull pull : pulls) {
+        List<Part> parts = pull.parts();
+        List<String> union = new java.util.ArrayList<>();
+        List<String> streams = new java.util.ArrayList<>();
+        unions.put(pull.table(), union);
+        streamsOf.put(pull.table(), streams);
+        if (!withData && !parts.isEmpty() && parts.get(0).columns() != null && parts.get(0).externalQuery() == null) {
+          // only to describe the statement: an empty stand-in with the table's columns, no call to any node
+          String empty = "__quiver_empty_" + pull.table();
+          StringBuilder ddl = new StringBuilder();
+          parts.get(0).columns().forEach((c, type) -> ddl.append(ddl.length() == 0 ? "" : ", ")
+              .append(ArrowSchemas.quoteIdentifier(c)).append(' ').append(type));
+          try (java.sql.Statement s = conn.createStatement()) {
+            s.execute("CREATE TEMP TABLE " + ArrowSchemas.quoteIdentifier(empty) + " (" + ddl + ")");
+          }
+          union.add("SELECT * FROM " + ArrowSchemas.quoteIdentifier(empty));
           continue;
         }
-        // every remote part's stream is opened before any is read, so the shards work at once
-        String stream = "__quiver_remote_" + p.table() + (withData ? "_stream" : "");
-        if (p.externalQuery() != null) {
-          attachExternal(conn, stream, p, allocator, withData, withData ? scans : resources);
-        } else {
-          attach(conn, stream, p.table(), select + " FROM " + ArrowSchemas.quoteIdentifier(p.table()) + where,
-              p.endpoint(), allocator, withData, withData ? scans : resources);
+        String select = withData ? pull.select() : "*";
+        String where = withData ? pull.where() : "";
+        for (Part p : parts) {
+          if (p.endpoint() == null) {
+            union.add("SELECT " + select + " FROM " + ArrowSchemas.quoteIdentifier(p.table()) + where);
+            continue;
+          }
+          String stream = "__quiver_remote_" + p.table() + (withData ? "_stream" : "");
+          if (p.externalQuery() != null) {
+            attachExternal(conn, stream, p, allocator, withData, owner);
+          } else if (withData) {
+            started.add(start(stream, "SELECT " + select + " FROM " + ArrowSchemas.quoteIdentifier(p.table())
+                + where, p.endpoint(), allocator, owner, "table " + p.table() + " lives on node " + p.endpoint()
+                + ", which could not serve it"));
+          } else {
+            describeRemote(conn, stream, p, allocator, owner);
+          }
+          streams.add(stream);
         }
-        streams.add(stream);
       }
-      if (!streams.isEmpty()) {
+      for (Remote r : started) {
+        register(conn, r, allocator, owner);
+      }
+      for (Pull pull : pulls) {
+        List<String> streams = streamsOf.get(pull.table());
+        if (streams.isEmpty()) {
+          continue;
+        }
         String remote = streams.stream().map(n -> "SELECT * FROM " + ArrowSchemas.quoteIdentifier(n))
             .collect(java.util.stream.Collectors.joining(" UNION ALL "));
         if (withData) {
-          String pulled = "__quiver_remote_" + table;
+          String pulled = "__quiver_remote_" + pull.table();
           try (java.sql.Statement s = conn.createStatement()) {
             s.execute("CREATE TEMP TABLE " + ArrowSchemas.quoteIdentifier(pulled) + " AS " + remote);
             for (String n : streams) {
               s.execute("DROP VIEW IF EXISTS " + ArrowSchemas.quoteIdentifier(n));
             }
           }
-          union.add("SELECT * FROM " + ArrowSchemas.quoteIdentifier(pulled));
+          unions.get(pull.table()).add("SELECT * FROM " + ArrowSchemas.quoteIdentifier(pulled));
         } else {
-          union.add(remote);
+          unions.get(pull.table()).add(remote);
         }
       }
+    } catch (RuntimeException e) {
+      QueryExecution.closeAll(owner);
+      throw e;
     } finally {
       QueryExecution.closeAll(scans);
     }
     try (java.sql.Statement s = conn.createStatement()) {
-      s.execute("CREATE TEMP VIEW " + ArrowSchemas.quoteIdentifier(table) + " AS " + String.join(" UNION ALL ", union));
+      for (java.util.Map.Entry<String, List<String>> u : unions.entrySet()) {
+        s.execute("CREATE TEMP VIEW " + ArrowSchemas.quoteIdentifier(u.getKey()) + " AS "
+            + String.join(" UNION ALL ", u.getValue()));
+      }
     }
+  }
+
+  /** Registers an empty scan with the schema of a table on another node (to describe a statement). */
+  private static void describeRemote(DuckDBConnection conn, String name, Part p, BufferAllocator allocator,
+      List<AutoCloseable> resources) {
+    FlightClient client = NodeCalls.client(allocator, p.endpoint());
+    resources.add(client);
+    Schema schema;
+    try {
+      schema = NodeCalls.detached(() -> client.getSchema(FlightDescriptor.path(p.table())).getSchema());
+    } catch (FlightRuntimeException e) {
+      throw new QuiverException(ErrorCode.REMOTE_ERROR, "table " + p.table() + " lives on node " + p.endpoint()
+          + ", which could not serve it: " + e.getMessage(), e);
+    }
+    FlightStreamReader reader = FlightStreamReader.empty(allocator, schema);
+    resources.add(reader);
+    ArrowArrayStream exported = ArrowArrayStream.allocateNew(allocator);
+    resources.add(exported);
+    Data.exportArrayStream(allocator, reader, exported);
+    conn.registerArrowStream(name, exported);
   }
 
   /**
@@ -219,7 +329,7 @@ public final class RemoteTables {
   /** Attaches the result of a query on another Flight SQL server (any server, through Flight SQL). */
   private static void attachExternal(DuckDBConnection conn, String name, Part p, BufferAllocator allocator,
       boolean withData, List<AutoCloseable> resources) {
-    FlightClient client = FlightClient.builder(allocator, NodeCalls.location(p.endpoint())).build();
+    FlightClient client = NodeCalls.client(allocator, p.endpoint());
     resources.add(client);
     org.apache.arrow.flight.sql.FlightSqlClient sql = new org.apache.arrow.flight.sql.FlightSqlClient(client);
     FlightStreamReader reader;
@@ -249,36 +359,46 @@ public final class RemoteTables {
     conn.registerArrowStream(name, exported);
   }
 
-  /** {@code query}: the select list, FROM and WHERE the remote node runs (after "SELECT "). */
-  private static void attach(DuckDBConnection conn, String name, String table, String query, String endpoint,
-      BufferAllocator allocator, boolean withData, List<AutoCloseable> resources) {
-    FlightClient client = FlightClient.builder(allocator, NodeCalls.location(endpoint)).build();
+  /** A read started on another node: the node works on it from the moment it is started. */
+  record Remote(String name, FlightStream stream, String failure) {}
+
+  /**
+   * Starts {@code query} on {@code endpoint} (a DoGet; it does not wait for the node), to be
+   * registered as a scan named {@code name} with {@link #register}. Start every read first, then
+   * register them: a registration waits for its node's first answer. {@code failure} starts the
+   * message when the node cannot run the query.
+   */
+  static Remote start(String name, String query, String endpoint, BufferAllocator allocator,
+      List<AutoCloseable> resources, String failure) {
+    FlightClient client = NodeCalls.client(allocator, endpoint);
     resources.add(client);
-    FlightStreamReader reader;
+    byte[] ticket;
     try {
-      if (withData) {
-        String ticket;
-        try {
-          ticket = JSON.writeValueAsString(java.util.Map.of("query", "SELECT " + query));
-        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
-          throw new IllegalStateException(e);
-        }
-        FlightStream stream = NodeCalls.detached(() -> client.getStream(new Ticket(ticket.getBytes(StandardCharsets.UTF_8))));
-        resources.add(stream);
-        reader = new FlightStreamReader(allocator, stream);
-      } else {
-        Schema schema = NodeCalls.detached(() -> client.getSchema(FlightDescriptor.path(table)).getSchema());
-        reader = FlightStreamReader.empty(allocator, schema);
-      }
-    } catch (FlightRuntimeException e) {
-      QueryExecution.closeAll(resources);
-      throw new QuiverException(ErrorCode.REMOTE_ERROR, "table " + table + " lives on node " + endpoint
-          + ", which could not serve it: " + e.getMessage(), e);
+      ticket = JSON.writeValueAsBytes(java.util.Map.of("query", query));
+    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+      throw new IllegalStateException(e);
     }
+    try {
+      FlightStream stream = NodeCalls.detached(() -> client.getStream(new Ticket(ticket)));
+      resources.add(stream);
+      return new Remote(name, stream, failure);
+    } catch (FlightRuntimeException e) {
+      throw new QuiverException(ErrorCode.REMOTE_ERROR, failure + ": " + e.getMessage(), e);
+    }
+  }
+
+  /** Registers a started read as an Arrow scan on {@code conn}, once its node has answered. */
+  static void register(DuckDBConnection conn, Remote r, BufferAllocator allocator, List<AutoCloseable> resources) {
+    try {
+      r.stream().getSchema();
+    } catch (FlightRuntimeException e) {
+      throw new QuiverException(ErrorCode.REMOTE_ERROR, r.failure() + ": " + e.getMessage(), e);
+    }
+    FlightStreamReader reader = new FlightStreamReader(allocator, r.stream());
     resources.add(reader);
     ArrowArrayStream exported = ArrowArrayStream.allocateNew(allocator);
     resources.add(exported);
     Data.exportArrayStream(allocator, reader, exported);
-    conn.registerArrowStream(name, exported);
+    conn.registerArrowStream(r.name(), exported);
   }
 }

@@ -1,0 +1,136 @@
+package io.quiver.coordinator.plan;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+
+class FragmentPlannerTest {
+  private static final Set<String> AGGREGATES = Set.of("sum", "count", "min", "max", "avg", "string_agg", "median");
+  // orders and lineitem co-located on the order key; customer hashed on its own key; nation replicated
+  private static final Map<String, FragmentPlanner.TableInfo> TABLES = Map.of(
+      "orders", new FragmentPlanner.TableInfo("orders", Set.of("o_orderkey", "o_custkey", "o_total"), "o_orderkey",
+          "g1", 1_000),
+      "lineitem", new FragmentPlanner.TableInfo("lineitem", Set.of("l_orderkey", "l_partkey", "l_qty"), "l_orderkey",
+          "g1", 4_000),
+      "customer", new FragmentPlanner.TableInfo("customer", Set.of("c_custkey", "c_name", "c_nation"), "c_custkey",
+          "g2", 100),
+      "nation", new FragmentPlanner.TableInfo("nation", Set.of("n_nationkey", "n_name"), null, "g3", 25));
+
+  private static Optional<FragmentPlanner.Plan> plan(String sql) {
+    return FragmentPlanner.plan(sql, n -> Optional.ofNullable(TABLES.get(n)), AGGREGATES);
+  }
+
+  @Test
+  void coLocatedJoinOnTheKeyIsSplitAndOtherTablesAreBroadcast() {
+    FragmentPlanner.Plan p = plan("SELECT c_name, sum(l_qty) AS q FROM customer, orders, lineitem "
+        + "WHERE c_custkey = o_custkey AND o_orderkey = l_orderkey GROUP BY c_name ORDER BY q DESC LIMIT 3").orElseThrow();
+    assertEquals("lineitem", p.anchor());
+    assertEquals(List.of("orders", "lineitem"), p.grouped());
+    assertEquals(List.of("customer"), p.broadcast());
+    assertEquals(FragmentPlanner.Combine.PARTIAL_AGGREGATE, p.combine());
+    assertEquals("SELECT c_name AS \"c_name\", sum(l_qty) AS __quiver_a0 FROM customer, orders, lineitem "
+        + "WHERE c_custkey = o_custkey AND o_orderkey = l_orderkey GROUP BY c_name", p.partialSql());
+    assertEquals("SELECT c_name, sum(__quiver_a0) AS q FROM x GROUP BY \"c_name\" ORDER BY q DESC LIMIT 3",
+        p.finalSql("x", null, null));
+    Map<String, List<String>> shards = new java.util.LinkedHashMap<>();
+    shards.put("orders", List.of("orders_0", "orders_2"));
+    shards.put("lineitem", List.of("lineitem_0", "lineitem_2"));
+    assertEquals("WITH \"orders\" AS NOT MATERIALIZED (SELECT * FROM \"orders_0\" UNION ALL SELECT * FROM "
+        + "\"orders_2\"), \"lineitem\" AS NOT MATERIALIZED (SELECT * FROM \"lineitem_0\" UNION ALL SELECT * FROM "
+        + "\"lineitem_2\") " + p.partialSql(), p.fragment(shards, Map.of()));
+  }
+
+  @Test
+  void groupsHoldingTheShardKeyAreCompleteOnOneNode() {
+    FragmentPlanner.Plan p = plan("SELECT o.o_orderkey, count(*) AS n FROM orders o JOIN lineitem l ON "
+        + "l.l_orderkey = o.o_orderkey GROUP BY o.o_orderkey ORDER BY n DESC LIMIT 5 OFFSET 2").orElseThrow();
+    assertEquals(FragmentPlanner.Combine.COMPLETE_GROUPS, p.combine());
+    assertTrue(p.partialSql().endsWith("ORDER BY n DESC LIMIT (5) + (2)"), p.partialSql());
+    assertEquals("SELECT * FROM x ORDER BY n DESC LIMIT 5 OFFSET 2", p.finalSql("x", null, null));
+  }
+
+  @Test
+  void averagesAndCountsAreSplitIntoSumsAndCounts() {
+    FragmentPlanner.Plan p = plan("SELECT avg(l_qty) AS a, count(l_partkey) FILTER (WHERE l_qty > 1) AS c "
+        + "FROM lineitem").orElseThrow();
+    assertEquals("SELECT sum(l_qty) AS __quiver_a0s, count(l_qty) AS __quiver_a0c, count(l_partkey) FILTER "
+        + "(WHERE l_qty > 1) AS __quiver_a1 FROM lineitem", p.partialSql());
+    assertEquals("SELECT (CAST(sum(__quiver_a0s) AS DOUBLE) / CAST(sum(__quiver_a0c) AS DOUBLE)) AS a, "
+        + "CAST(coalesce(sum(__quiver_a1), 0) AS BIGINT) AS c FROM x", p.finalSql("x", null, null));
+  }
+
+  @Test
+  void subqueriesTiedToTheShardKeyStayLocal() {
+    assertTrue(plan("SELECT count(*) AS n FROM orders WHERE EXISTS (SELECT 1 FROM lineitem WHERE l_orderkey = "
+        + "o_orderkey AND l_qty > 5)").isPresent());
+    assertTrue(plan("SELECT count(*) AS n FROM orders WHERE o_orderkey IN (SELECT l_orderkey FROM lineitem GROUP BY "
+        + "l_orderkey HAVING sum(l_qty) > 10)").isPresent());
+    assertTrue(plan("SELECT count(*) AS n FROM orders WHERE o_custkey IN (SELECT c_custkey FROM customer)")
+        .isPresent(), "a subquery over a broadcast table sees all of it");
+  }
+
+  @Test
+  void shapesThatCouldGiveWrongResultsDecline() {
+    // two shard-table reads not tied by their keys
+    assertTrue(plan("SELECT count(*) FROM orders, lineitem WHERE o_custkey = l_partkey").isEmpty());
+    // a subquery over the shards not tied to the outer row's key (it would see one node's rows only)
+    assertTrue(plan("SELECT count(*) FROM orders WHERE o_total > (SELECT avg(l_qty) FROM lineitem)").isEmpty());
+    assertTrue(plan("SELECT count(*) FROM lineitem l1 WHERE l_qty > (SELECT avg(l_qty) FROM lineitem l2 "
+        + "WHERE l2.l_partkey = l1.l_partkey)").isEmpty());
+    // IN over groups that are not the key's
+    assertTrue(plan("SELECT count(*) FROM orders WHERE o_orderkey IN (SELECT l_orderkey FROM lineitem GROUP BY "
+        + "l_orderkey, l_partkey HAVING count(*) > 1)").isPresent());
+    assertTrue(plan("SELECT count(*) FROM orders WHERE o_orderkey IN (SELECT max(l_orderkey) FROM lineitem GROUP BY "
+        + "l_partkey)").isEmpty());
+    // an equality under OR is no join condition
+    assertTrue(plan("SELECT count(*) FROM orders, lineitem WHERE o_orderkey = l_orderkey OR l_qty > 1").isEmpty());
+    // aggregated derived table over shards, grouped by something else than the key
+    assertTrue(plan("SELECT n, count(*) FROM (SELECT o_custkey, count(*) AS n FROM orders GROUP BY o_custkey) x "
+        + "GROUP BY n").isEmpty());
+    // a LIMIT inside a derived table picks rows per node
+    assertTrue(plan("SELECT count(*) FROM orders, (SELECT l_orderkey FROM lineitem LIMIT 5) d "
+        + "WHERE d.l_orderkey = o_orderkey").isEmpty());
+    // outer joins, set operations, window functions, CTEs, parameters
+    assertTrue(plan("SELECT count(*) FROM customer LEFT JOIN orders ON c_custkey = o_custkey").isEmpty());
+    assertTrue(plan("SELECT o_orderkey FROM orders UNION SELECT l_orderkey FROM lineitem").isEmpty());
+    assertTrue(plan("SELECT o_orderkey, rank() OVER (ORDER BY o_total) FROM orders").isEmpty());
+    assertTrue(plan("WITH x AS (SELECT * FROM orders) SELECT count(*) FROM x").isEmpty());
+    assertTrue(plan("SELECT count(*) FROM orders WHERE o_orderkey = ?").isEmpty());
+    // an aggregate that cannot be split, DISTINCT aggregates
+    assertTrue(plan("SELECT median(o_total) FROM orders").isEmpty());
+    assertTrue(plan("SELECT count(DISTINCT o_custkey) FROM orders").isEmpty());
+    // a broadcast table larger than the anchor
+    assertTrue(plan("SELECT count(*) FROM customer c, nation WHERE c_nation = n_nationkey").isPresent());
+    // tables the catalog does not know (node-local tables, table functions)
+    assertTrue(plan("SELECT count(*) FROM orders, mylocal WHERE o_orderkey = mylocal.k").isEmpty());
+    assertTrue(plan("SELECT count(*) FROM read_parquet('x.parquet')").isEmpty());
+  }
+
+  @Test
+  void literalConditionsOnTheKeyRestrictTheShards() {
+    assertEquals(List.of("42"), plan("SELECT * FROM orders o, lineitem l WHERE l.l_orderkey = o.o_orderkey "
+        + "AND o.o_orderkey = 42").orElseThrow().keyRestriction().orElseThrow().equals());
+    assertEquals(List.of("1", "2"), plan("SELECT * FROM lineitem WHERE l_orderkey IN (1, 2) AND l_qty > 3")
+        .orElseThrow().keyRestriction().orElseThrow().equals());
+    FragmentPlanner.KeyRestriction r = plan("SELECT * FROM lineitem WHERE l_orderkey BETWEEN 10 AND 20")
+        .orElseThrow().keyRestriction().orElseThrow();
+    assertEquals("10", r.lower());
+    assertEquals("20", r.upper());
+    assertTrue(plan("SELECT * FROM lineitem WHERE l_orderkey = 1 OR l_qty = 2").orElseThrow().keyRestriction()
+        .isEmpty(), "a condition under OR restricts nothing");
+  }
+
+  @Test
+  void plainRowsAreConcatenatedSortedAndLimitedAgain() {
+    FragmentPlanner.Plan p = plan("SELECT DISTINCT l.l_partkey FROM lineitem l ORDER BY l.l_partkey LIMIT 10")
+        .orElseThrow();
+    assertEquals(FragmentPlanner.Combine.CONCATENATE, p.combine());
+    assertEquals("SELECT DISTINCT l.l_partkey FROM lineitem l ORDER BY l.l_partkey LIMIT 10", p.partialSql());
+    assertEquals("SELECT DISTINCT * FROM x ORDER BY \"l_partkey\" LIMIT 10", p.finalSql("x", null, null));
+  }
+}

@@ -1,0 +1,332 @@
+package io.quiver.server.query;
+
+import io.quiver.catalog.engine.ArrowSchemas;
+import io.quiver.coordinator.plan.FragmentPlanner;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.UUID;
+import org.apache.arrow.memory.BufferAllocator;
+import org.duckdb.DuckDBConnection;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Runs a query as fragments on the data nodes ({@link FragmentPlanner}): picks one copy of every
+ * shard the query needs (fewest shards per node first, so the work spreads; shards ruled out by a
+ * literal condition on the partition key are skipped), checks the split over empty stand-in tables
+ * here (the final query must give the original's column names and types; anything else falls back
+ * to gathering), then sends each node its fragment over Flight, pulls the fragments' rows into one
+ * temporary table and runs the final query over it.
+ *
+ * <p>The fragments run at once. A fragment reads its node's shards of the co-located tables and
+ * pulls the other tables it joins (a broadcast) from their shards itself, with scan pushdown.
+ */
+public final class Fragments {
+  private static final Logger LOG = LoggerFactory.getLogger(Fragments.class);
+  private static volatile Set<String> aggregateNames;
+
+  /** A checked split, ready to run: per node endpoint, the fragment's SQL. */
+  public record Prepared(FragmentPlanner.Plan plan, Map<String, String> fragments, List<String> names,
+      List<String> castTypes, int shardsUsed, int shardsTotal) {
+    /** The final query over {@code partials}. */
+    public String finalSql(String partials) {
+      return plan.finalSql(partials, names, castTypes);
+    }
+
+    /** What EXPLAIN shows first: the strategy and the shards used. */
+    public String summary() {
+      return plan.strategy() + "; " + fragments.size() + " fragment(s) over " + shardsUsed + " of " + shardsTotal
+          + " shard(s) of " + plan.anchor() + (shardsUsed < shardsTotal ? " (the others pruned by the condition "
+          + "on the partition key)" : "");
+    }
+  }
+
+  private Fragments() {}
+
+  /** The split of {@code sql}, checked, or empty when it must be gathered instead. */
+  public static Optional<Prepared> plan(DuckDBConnection conn, String sql, RemoteTables.Locator locator) {
+    Map<String, Optional<RemoteTables.Layout>> layouts = new HashMap<>();
+    Optional<FragmentPlanner.Plan> plan;
+    try {
+      plan = FragmentPlanner.plan(sql, name -> layouts.computeIfAbsent(name, locator::layout).map(Fragments::info),
+          aggregates(conn));
+    } catch (RuntimeException e) {
+      LOG.debug("no fragment plan: {}", e.toString());
+      return Optional.empty();
+    }
+    if (plan.isEmpty()) {
+      return Optional.empty();
+    }
+    FragmentPlanner.Plan p = plan.get();
+    RemoteTables.Layout anchor = layouts.get(p.anchor()).orElseThrow();
+    // every co-located table must really share the anchor's shard → node mapping
+    for (String g : p.grouped()) {
+      RemoteTables.Layout l = layouts.get(g).orElseThrow();
+      if (l.shards().size() != anchor.shards().size()) {
+        return Optional.empty();
+      }
+      for (int i = 0; i < l.shards().size(); i++) {
+        if (l.shards().get(i).id() != anchor.shards().get(i).id()
+            || !new HashSet<>(l.shards().get(i).endpoints()).equals(new HashSet<>(anchor.shards().get(i).endpoints()))) {
+          return Optional.empty();
+        }
+      }
+    }
+    Set<Integer> needed = prune(conn, anchor, p.keyRestriction());
+    // one copy per shard: the least loaded endpoint so far
+    Map<String, List<Integer>> byEndpoint = new LinkedHashMap<>();
+    for (int i = 0; i < anchor.shards().size(); i++) {
+      RemoteTables.ShardCopies shard = anchor.shards().get(i);
+      if (!needed.isEmpty() && !needed.contains(shard.id())) {
+        continue;
+      }
+      if (shard.endpoints().isEmpty()) {
+        return Optional.empty(); // no alive copy: the gather path reports it
+      }
+      String best = null;
+      for (String e : shard.endpoints()) {
+        if (best == null || byEndpoint.getOrDefault(e, List.of()).size() < byEndpoint.getOrDefault(best, List.of())
+            .size()) {
+          best = e;
+        }
+      }
+      byEndpoint.computeIfAbsent(best, k -> new ArrayList<>()).add(i);
+    }
+    Map<String, String> fragments = new LinkedHashMap<>();
+    for (Map.Entry<String, List<Integer>> e : byEndpoint.entrySet()) {
+      Map<String, List<String>> shardTables = new LinkedHashMap<>();
+      for (String g : p.grouped()) {
+        RemoteTables.Layout l = layouts.get(g).orElseThrow();
+        shardTables.put(g, e.getValue().stream().map(i -> l.shards().get(i).table()).toList());
+      }
+      fragments.put(e.getKey(), p.fragment(shardTables, pullFilters(p, layouts, anchor, e.getValue())));
+    }
+    if (fragments.isEmpty()) {
+      return Optional.empty();
+    }
+    Optional<List<List<String>>> checked = check(conn, sql, p, layouts);
+    if (checked.isEmpty()) {
+      return Optional.empty();
+    }
+    int usedShards = byEndpoint.values().stream().mapToInt(List::size).sum();
+    return Optional.of(new Prepared(p, fragments, checked.get().get(0), checked.get().get(1), usedShards,
+        anchor.shards().size()));
+  }
+
+  /**
+   * Runs the fragments and pulls their rows into a temporary table on {@code conn}; returns the
+   * final query over it.
+   */
+  public static String run(DuckDBConnection conn, Prepared prepared, BufferAllocator allocator) throws SQLException {
+    String partials = "__quiver_fragments_" + UUID.randomUUID().toString().replace('-', '_');
+    List<String> streams = new ArrayList<>();
+    List<AutoCloseable> scans = new ArrayList<>();
+    try {
+      int n = 0;
+      List<RemoteTables.Remote> started = new ArrayList<>();
+      for (Map.Entry<String, String> f : prepared.fragments().entrySet()) {
+        String stream = partials + "_" + (n++);
+        started.add(RemoteTables.start(stream, f.getValue(), f.getKey(), allocator, scans,
+            "the fragment of this query on node " + f.getKey() + " failed"));
+        streams.add(stream);
+      }
+      for (RemoteTables.Remote r : started) {
+        RemoteTables.register(conn, r, allocator, scans);
+      }
+      try (Statement s = conn.createStatement()) {
+        s.execute("CREATE TEMP TABLE " + partials + " AS " + String.join(" UNION ALL ",
+            streams.stream().map(x -> "SELECT * FROM " + x).toList()));
+        for (String x : streams) {
+          s.execute("DROP VIEW IF EXISTS " + x);
+        }
+      }
+    } finally {
+      QueryExecution.closeAll(scans);
+    }
+    return prepared.finalSql(partials);
+  }
+
+  /**
+   * Per shuffled table, the condition keeping the rows a fragment over {@code shardIndexes} of the
+   * anchor needs: the shuffle column, cast to the anchor's key type, hashes to one of its shards.
+   */
+  private static Map<String, String> pullFilters(FragmentPlanner.Plan p,
+      Map<String, Optional<RemoteTables.Layout>> layouts, RemoteTables.Layout anchor, List<Integer> shardIndexes) {
+    Map<String, String> filters = new LinkedHashMap<>();
+    String ids = String.join(", ", shardIndexes.stream().map(i -> Integer.toString(anchor.shards().get(i).id()))
+        .toList());
+    for (Map.Entry<String, String> e : p.shuffled().entrySet()) {
+      RemoteTables.Layout l = layouts.get(e.getKey()).orElseThrow();
+      String column = l.columns().keySet().stream().filter(c -> c.equalsIgnoreCase(e.getValue())).findFirst()
+          .orElseThrow();
+      filters.put(e.getKey(), anchor.shardOf().apply("TRY_CAST(" + ArrowSchemas.quoteIdentifier(column) + " AS "
+          + anchor.keyType() + ")") + " IN (" + ids + ")");
+    }
+    return filters;
+  }
+
+  private static FragmentPlanner.TableInfo info(RemoteTables.Layout l) {
+    Set<String> columns = new java.util.LinkedHashSet<>();
+    l.columns().keySet().forEach(c -> columns.add(c.toLowerCase(Locale.ROOT)));
+    return new FragmentPlanner.TableInfo(l.name(), columns,
+        l.partitionColumn() == null ? null : l.partitionColumn().toLowerCase(Locale.ROOT), l.group(), l.rows());
+  }
+
+  /** The shard ids a literal restriction on the key leaves (empty: all). */
+  private static Set<Integer> prune(DuckDBConnection conn, RemoteTables.Layout anchor,
+      Optional<FragmentPlanner.KeyRestriction> restriction) {
+    if (restriction.isEmpty() || anchor.partitionColumn() == null) {
+      return Set.of();
+    }
+    FragmentPlanner.KeyRestriction r = restriction.get();
+    Set<Integer> ids = new TreeSet<>();
+    try (Statement s = conn.createStatement()) {
+      if (r.equals() != null) {
+        for (String v : r.equals()) {
+          Integer id = shardOf(s, anchor, v);
+          if (id != null) {
+            ids.add(id);
+          }
+        }
+        return ids.isEmpty() ? Set.of() : ids;
+      }
+      if (!anchor.range()) {
+        return Set.of();
+      }
+      int lo = r.lower() == null ? Integer.MIN_VALUE : orElse(shardOf(s, anchor, r.lower()), Integer.MIN_VALUE);
+      int hi = r.upper() == null ? Integer.MAX_VALUE : orElse(shardOf(s, anchor, r.upper()), Integer.MAX_VALUE);
+      for (RemoteTables.ShardCopies shard : anchor.shards()) {
+        if (shard.id() >= lo && shard.id() <= hi) {
+          ids.add(shard.id());
+        }
+      }
+      return ids.isEmpty() ? Set.of() : ids;
+    } catch (SQLException | RuntimeException e) {
+      LOG.debug("no shard pruning: {}", e.toString());
+      return Set.of();
+    }
+  }
+
+  private static int orElse(Integer v, int otherwise) {
+    return v == null ? otherwise : v;
+  }
+
+  private static Integer shardOf(Statement s, RemoteTables.Layout anchor, String literal) throws SQLException {
+    String expr = anchor.shardOf().apply("CAST(" + literal + " AS " + anchor.keyType() + ")");
+    try (ResultSet rs = s.executeQuery("SELECT CAST(" + expr + " AS INTEGER)")) {
+      rs.next();
+      int id = rs.getInt(1);
+      return rs.wasNull() ? null : id;
+    }
+  }
+
+  /**
+   * Checks the split over empty stand-ins of every table: the partial query must prepare, and the
+   * final query over its rows must have the original's column count and types. Returns the
+   * original's column names and, per column, a type to cast to (null where the final's type is
+   * already right).
+   */
+  private static Optional<List<List<String>>> check(DuckDBConnection conn, String sql, FragmentPlanner.Plan p,
+      Map<String, Optional<RemoteTables.Layout>> layouts) {
+    List<String> created = new ArrayList<>();
+    String partials = "__quiver_check_" + UUID.randomUUID().toString().replace('-', '_');
+    try (Statement s = conn.createStatement()) {
+      for (Map.Entry<String, Optional<RemoteTables.Layout>> e : layouts.entrySet()) {
+        if (e.getValue().isEmpty()) {
+          continue;
+        }
+        StringBuilder ddl = new StringBuilder();
+        e.getValue().get().columns().forEach((c, type) -> ddl.append(ddl.length() == 0 ? "" : ", ")
+            .append(ArrowSchemas.quoteIdentifier(c)).append(' ').append(type));
+        s.execute("CREATE TEMP TABLE " + ArrowSchemas.quoteIdentifier(e.getKey()) + " (" + ddl + ")");
+        created.add("temp.main." + ArrowSchemas.quoteIdentifier(e.getKey()));
+      }
+      List<String[]> original = describe(s, sql);
+      s.execute("CREATE TEMP TABLE " + partials + " AS SELECT * FROM (" + p.partialSql() + ") LIMIT 0");
+      created.add("temp.main." + partials);
+      List<String> names = original.stream().map(c -> c[0]).toList();
+      List<String[]> combined = describe(s, p.finalSql(partials, names, null));
+      if (combined.size() != original.size()) {
+        return Optional.empty();
+      }
+      List<String> casts = new ArrayList<>();
+      boolean anyCast = false;
+      for (int i = 0; i < original.size(); i++) {
+        boolean same = original.get(i)[1].equals(combined.get(i)[1]);
+        casts.add(same ? null : original.get(i)[1]);
+        anyCast |= !same;
+      }
+      if (anyCast) {
+        if (p.finalItems().isEmpty()) {
+          return Optional.empty();
+        }
+        List<String[]> cast = describe(s, p.finalSql(partials, names, casts));
+        for (int i = 0; i < original.size(); i++) {
+          if (!original.get(i)[1].equals(cast.get(i)[1])) {
+            return Optional.empty();
+          }
+        }
+      }
+      List<String[]> result = describe(s, p.finalSql(partials, names, anyCast ? casts : null));
+      for (int i = 0; i < original.size(); i++) {
+        if (!original.get(i)[0].equals(result.get(i)[0])) {
+          return Optional.empty();
+        }
+      }
+      return Optional.of(List.of(names, anyCast ? casts : Collections.nCopies(names.size(), (String) null)));
+    } catch (SQLException | RuntimeException e) {
+      LOG.debug("fragment plan rejected by its check: {}", e.toString());
+      return Optional.empty();
+    } finally {
+      try (Statement s = conn.createStatement()) {
+        for (String c : created) {
+          s.execute("DROP TABLE IF EXISTS " + c);
+        }
+      } catch (SQLException e) {
+        LOG.warn("dropping stand-in tables failed: {}", e.getMessage());
+      }
+    }
+  }
+
+  /** Column names and types of a query, from DuckDB's DESCRIBE. */
+  private static List<String[]> describe(Statement s, String sql) throws SQLException {
+    List<String[]> out = new ArrayList<>();
+    try (ResultSet rs = s.executeQuery("DESCRIBE " + sql)) {
+      while (rs.next()) {
+        out.add(new String[] {rs.getString(1), rs.getString(2)});
+      }
+    }
+    return out;
+  }
+
+  /** Every aggregate function name DuckDB knows, lower case (read once). */
+  private static Set<String> aggregates(DuckDBConnection conn) {
+    Set<String> names = aggregateNames;
+    if (names != null) {
+      return names;
+    }
+    Set<String> found = new HashSet<>();
+    try (Statement s = conn.createStatement(); ResultSet rs = s.executeQuery(
+        "SELECT DISTINCT lower(function_name) FROM duckdb_functions() WHERE function_type = 'aggregate'")) {
+      while (rs.next()) {
+        found.add(rs.getString(1));
+      }
+    } catch (SQLException e) {
+      throw new IllegalStateException("cannot list DuckDB's aggregate functions", e);
+    }
+    aggregateNames = Set.copyOf(found);
+    return aggregateNames;
+  }
+}

@@ -1,0 +1,63 @@
+package io.quiver.server.tpch;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import io.quiver.coordinator.plan.FragmentPlanner;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashSet;
+import java.util.Locale;
+import java.util.Optional;
+import java.util.Set;
+import java.util.stream.Collectors;
+import org.apache.arrow.vector.types.pojo.Field;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The fragment plans of the 22 TPC-H queries over the cluster layout {@code load-tpch} creates,
+ * compared with an approved snapshot ({@code src/test/resources/tpch-fragment-plans.txt}): a plan
+ * change shows in review. Run with {@code -Dquiver.approve=true} to rewrite the snapshot.
+ */
+class TpchFragmentPlansTest {
+  static final Set<String> AGGREGATES = Set.of("sum", "count", "min", "max", "avg", "any_value", "first", "last",
+      "string_agg", "list", "median", "quantile", "stddev", "variance", "bool_and", "bool_or", "count_star",
+      "approx_count_distinct", "arg_max", "arg_min", "mode", "product", "histogram");
+
+  static FragmentPlanner.TableInfo info(String name, double sf) {
+    Set<String> columns = new LinkedHashSet<>();
+    for (Field f : TpchData.schema(name).getFields()) {
+      columns.add(f.getName().toLowerCase(Locale.ROOT));
+    }
+    String config = TpchData.partitionConfig(name, 4);
+    String key = config.contains("\"column\"") ? config.replaceAll(".*\"column\": \"([a-z_]+)\".*", "$1") : null;
+    String group = name.equals("lineitem") ? "orders" : name;
+    return new FragmentPlanner.TableInfo(name, columns, key, group, TpchData.approxRows(name, sf));
+  }
+
+  static String describe(int q) {
+    Optional<FragmentPlanner.Plan> plan = FragmentPlanner.plan(TpchQueries.query(q),
+        n -> TpchData.TABLES.contains(n) ? Optional.of(info(n, 1)) : Optional.empty(), AGGREGATES);
+    String head = String.format("q%02d: ", q);
+    if (plan.isEmpty()) {
+      return head + "gather (not provably splittable)\n";
+    }
+    FragmentPlanner.Plan p = plan.get();
+    return head + p.strategy() + "\n  partial: " + p.partialSql().replaceAll("\\s+", " ") + "\n  final: "
+        + p.finalSql("partials", null, null).replaceAll("\\s+", " ")
+        + p.keyRestriction().map(r -> "\n  shard key restriction: " + r).orElse("") + "\n";
+  }
+
+  @Test
+  void plansMatchTheApprovedSnapshot() throws Exception {
+    String actual = java.util.stream.IntStream.rangeClosed(1, TpchQueries.COUNT).mapToObj(TpchFragmentPlansTest::describe)
+        .collect(Collectors.joining());
+    Path snapshot = Path.of("src/test/resources/tpch-fragment-plans.txt");
+    if (Boolean.getBoolean("quiver.approve") || !Files.exists(snapshot)) {
+      Files.createDirectories(snapshot.getParent());
+      Files.writeString(snapshot, actual, StandardCharsets.UTF_8);
+    }
+    assertEquals(Files.readString(snapshot, StandardCharsets.UTF_8), actual,
+        "the TPC-H fragment plans changed; review, then approve with -Dquiver.approve=true");
+  }
+}
