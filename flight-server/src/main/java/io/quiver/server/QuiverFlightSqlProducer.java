@@ -9,6 +9,7 @@ import com.google.protobuf.Message;
 import io.quiver.catalog.engine.ArrowSchemas;
 import io.quiver.catalog.engine.DuckDbEngine;
 import io.quiver.proto.ErrorCode;
+import io.quiver.proto.QueryId;
 import io.quiver.proto.QuiverException;
 import io.quiver.server.query.QueryExecution;
 import io.quiver.server.query.QueryManager;
@@ -406,7 +407,8 @@ public final class QuiverFlightSqlProducer implements FlightSqlProducer, AutoClo
       }
       Optional<DistributedWrites.Target> target = w == null ? Optional.empty() : w.target(sql);
       String toPrepare = target.isPresent() ? w.stageStatement(conn, target.get())
-          : io.quiver.server.query.DistributedExplain.rewrite(conn, sql, queries.remoteTables()).orElse(sql);
+          : io.quiver.server.query.DistributedExplain.rewrite(conn, sql, queries.remoteTables(), null)
+              .orElse(sql);
       try (PreparedStatement ps = RemoteTables.prepare(conn, toPrepare, queries.remoteTables(), allocator, false,
           attachments)) {
         DuckDBResultSetMetaData md = (DuckDBResultSetMetaData) ps.getMetaData();
@@ -638,7 +640,8 @@ public final class QuiverFlightSqlProducer implements FlightSqlProducer, AutoClo
     byte[] bytes = ticket.getBytes();
     if (looksLikeJson(bytes)) {
       stream(listener, () -> {
-        QueryExecution exec = queries.submit(jsonQuery(bytes, "ticket"), sessions.contextOf(context), List.of());
+        QueryExecution exec = queries.submit(jsonQuery(bytes, "ticket"), sessions.contextOf(context), List.of(),
+            jsonQueryId(bytes));
         ResultStreamer.stream(queries.claim(exec.handle()), listener);
       });
       return;
@@ -777,6 +780,16 @@ public final class QuiverFlightSqlProducer implements FlightSqlProducer, AutoClo
       }
     }
     return false;
+  }
+
+  /** The id of the query a JSON ticket belongs to ({@code "query_id"}, set by other nodes), or null. */
+  private QueryId jsonQueryId(byte[] bytes) {
+    try {
+      JsonNode id = json.readTree(bytes).get("query_id");
+      return id != null && id.isTextual() ? new QueryId(id.asText()) : null;
+    } catch (java.io.IOException | QuiverException e) {
+      return null;
+    }
   }
 
   private String jsonQuery(byte[] bytes, String what) {

@@ -127,6 +127,31 @@ class TpchClusterTest {
   }
 
   @Test
+  void explainAnalyzeReportsRowsAndTimePerFragment() throws Exception {
+    int port = nodes.get(0).port();
+    List<List<String>> q3 = ItSql.query(port, "EXPLAIN ANALYZE " + TpchQueries.query(3));
+    assertEquals("plan", q3.get(0).get(0), q3.toString());
+    List<List<String>> fragments = q3.stream().filter(r -> r.get(0).equals("fragment")).toList();
+    assertEquals(3, fragments.size(), q3.toString());
+    for (List<String> f : fragments) {
+      assertTrue(Long.parseLong(f.get(2)) <= 10 && Double.parseDouble(f.get(3)) > 0, "each fragment returns its top "
+          + "10 groups, with its time: " + f);
+    }
+    List<String> last = q3.get(q3.size() - 1);
+    assertEquals(List.of("final", "this node", "10"), last.subList(0, 3), q3.toString());
+    // a gathered query reports its one step with the rows it returned
+    long rows;
+    try (Statement s = oracle.createStatement(); ResultSet rs = s.executeQuery("SELECT count(*) FROM ("
+        + TpchQueries.query(13).replace(";", "") + ")")) {
+      rs.next();
+      rows = rs.getLong(1);
+    }
+    List<List<String>> q13 = ItSql.query(port, "EXPLAIN ANALYZE " + TpchQueries.query(13));
+    assertEquals(1, q13.size(), q13.toString());
+    assertEquals(List.of("gather", "this node", Long.toString(rows)), q13.get(0).subList(0, 3));
+  }
+
+  @Test
   void joinStrategiesAndShardPruningShowInExplainAndGiveOracleResults() throws Exception {
     int port = nodes.get(2).port();
     // co-located: lineitem and orders share their shard -> node mapping and are joined on the order key
@@ -139,12 +164,13 @@ class TpchClusterTest {
     plan = ItSql.query(port, "EXPLAIN " + TpchQueries.query(3)).get(0).get(2);
     assertTrue(plan.contains("broadcast to every fragment: customer") && plan.contains("complete groups"), plan);
     assertSameAsOracle(port, TpchQueries.query(3));
-    // shuffle: Q17's lineitem is tied to part's key only through l_partkey (also in its correlated subquery), so
-    // part's shards stay in place and every fragment pulls the lineitem rows whose l_partkey hashes to its shards
-    plan = ItSql.query(port, "EXPLAIN " + TpchQueries.query(17)).get(0).get(2);
-    assertTrue(plan.startsWith("fragments over the shards of part;") && plan.contains(
-        "shuffled to the fragments by hash of the join column: lineitem on l_partkey"), plan);
-    assertSameAsOracle(port, TpchQueries.query(17));
+    // shuffle: in Q2, part (hashed on its key, not co-located with partsupp) is tied to partsupp's key by
+    // p_partkey = ps_partkey, also inside the correlated subquery: partsupp's shards stay in place and every fragment
+    // pulls only the part rows whose p_partkey hashes to its shards
+    plan = ItSql.query(port, "EXPLAIN " + TpchQueries.query(2)).get(0).get(2);
+    assertTrue(plan.startsWith("fragments over the shards of partsupp;") && plan.contains(
+        "shuffled to the fragments by hash of the join column: part on p_partkey"), plan);
+    assertSameAsOracle(port, TpchQueries.query(2));
     // shard pruning: a literal condition on the shard key leaves the shards holding those keys
     String pruned = "SELECT o_orderkey, count(*) AS lines, sum(l_extendedprice) AS price FROM orders, lineitem "
         + "WHERE o_orderkey = l_orderkey AND o_orderkey IN (1, 7) GROUP BY o_orderkey ORDER BY o_orderkey";

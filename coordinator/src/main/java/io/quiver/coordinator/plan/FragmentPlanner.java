@@ -50,8 +50,14 @@ public final class FragmentPlanner {
       "update", "delete", "copy", "create", "drop", "alter", "explain", "describe", "show", "pragma", "set", "call",
       "attach", "detach", "install", "load", "export", "import", "checkpoint", "vacuum", "summarize", "from_json");
   private static final Set<String> SPLITTABLE = Set.of("sum", "count", "min", "max", "avg");
-  /** Tables smaller than this are broadcast rather than shuffled: one pull beats per-shard filtering. */
-  private static final long SHUFFLE_MIN_ROWS = 50_000;
+  /** Tables smaller than this are always broadcast: one pull beats filtering every shard per fragment. */
+  private static final long SHUFFLE_MIN_ROWS = 1_000;
+  /**
+   * A table is shuffled when it has at least 1/4 of the anchor's rows (broadcasting it to every
+   * fragment would move more than the anchor itself) and at most 4 times them (a much larger table
+   * would be better as the anchor; moving all of it costs more than gathering).
+   */
+  private static final long SHUFFLE_RATIO = 4;
 
   /** What the planner needs to know about a table the query names. */
   public record TableInfo(String name, Set<String> columns, String partitionColumn, String group, long rows) {
@@ -335,7 +341,7 @@ public final class FragmentPlanner {
     Map<String, String> shuffled = new LinkedHashMap<>();
     for (Scope s : scopes) {
       for (Item i : s.items) {
-        if (i.table != null && !i.table.replicated() && !isGrouped(i, group) && i.table.rows() >= SHUFFLE_MIN_ROWS
+        if (i.table != null && !i.table.replicated() && !isGrouped(i, group) && worthShuffling(i.table, anchor.table)
             && !shuffled.containsKey(i.table.name())) {
           shuffleColumn(i.table, shardKey, scopeKeys).ifPresent(c -> shuffled.put(i.table.name(), c));
         }
@@ -361,6 +367,11 @@ public final class FragmentPlanner {
     }
     Optional<KeyRestriction> restriction = restriction(roots, rootKeys, shardKey);
     return combine(top, rootKeys, shardKey, anchor.table.name(), grouped, broadcast, shuffled, restriction);
+  }
+
+  private static boolean worthShuffling(TableInfo table, TableInfo anchor) {
+    return table.rows() >= SHUFFLE_MIN_ROWS && table.rows() * SHUFFLE_RATIO >= anchor.rows()
+        && table.rows() <= anchor.rows() * SHUFFLE_RATIO;
   }
 
   /**

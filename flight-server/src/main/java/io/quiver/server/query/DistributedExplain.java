@@ -11,6 +11,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import org.apache.arrow.memory.BufferAllocator;
 import org.duckdb.DuckDBConnection;
 
 /**
@@ -20,6 +21,9 @@ import org.duckdb.DuckDBConnection;
  */
 public final class DistributedExplain {
   private static final Pattern EXPLAIN = Pattern.compile("(?is)^\\s*EXPLAIN\\s+(?!ANALYZE\\b)(?!\\()(.*)$");
+  private static final Pattern EXPLAIN_ANALYZE = Pattern.compile("(?is)^\\s*EXPLAIN\\s+ANALYZE\\s+(?!\\()(.*)$");
+  private static final String ANALYZE_COLUMNS = "step VARCHAR, node VARCHAR, row_count BIGINT, milliseconds DOUBLE, "
+      + "sql VARCHAR";
 
   private DistributedExplain() {}
 
@@ -27,8 +31,12 @@ public final class DistributedExplain {
    * When {@code sql} is {@code EXPLAIN <statement>} over tables of other nodes, fills a temporary
    * table with the distributed plan on {@code conn} and returns the query that reads it.
    */
-  public static Optional<String> rewrite(DuckDBConnection conn, String sql, RemoteTables.Locator locator)
-      throws SQLException {
+  public static Optional<String> rewrite(DuckDBConnection conn, String sql, RemoteTables.Locator locator,
+      BufferAllocator allocator) throws SQLException {
+    Matcher a = EXPLAIN_ANALYZE.matcher(sql);
+    if (a.matches()) {
+      return analyze(conn, a.group(1).trim(), locator, allocator);
+    }
     Matcher m = EXPLAIN.matcher(sql);
     if (!m.matches()) {
       return Optional.empty();
@@ -57,6 +65,59 @@ public final class DistributedExplain {
       s.execute("CREATE TEMP TABLE " + table + " AS SELECT * FROM (VALUES " + values + ") AS p(step, node, sql)");
     }
     return Optional.of("SELECT step, node, sql FROM " + table);
+  }
+
+  /**
+   * {@code EXPLAIN ANALYZE <statement>} over tables of other nodes: runs it and returns (step, node,
+   * row_count, milliseconds, sql) rows, one per fragment for a fragment plan, else one for the gathered
+   * run. Only describes the result when {@code allocator} is null (preparing, not running).
+   */
+  private static Optional<String> analyze(DuckDBConnection conn, String inner, RemoteTables.Locator locator,
+      BufferAllocator allocator) throws SQLException {
+    try (PreparedStatement ps = conn.prepareStatement(inner)) {
+      return Optional.empty(); // everything is on this node: DuckDB's EXPLAIN ANALYZE
+    } catch (SQLException e) {
+      if (RemoteTables.missingTable(e) == null) {
+        return Optional.empty();
+      }
+    }
+    String table = "__quiver_explain_" + java.util.UUID.randomUUID().toString().replace('-', '_');
+    try (Statement s = conn.createStatement()) {
+      s.execute("CREATE TEMP TABLE " + table + " (" + ANALYZE_COLUMNS + ")");
+    }
+    String select = "SELECT step, node, row_count, milliseconds, sql FROM " + table;
+    if (allocator == null) {
+      return Optional.of(select);
+    }
+    List<Object[]> rows;
+    long start = System.nanoTime();
+    Optional<Fragments.Prepared> split = locator.pushdown() ? Fragments.plan(conn, inner, locator) : Optional.empty();
+    if (split.isPresent()) {
+      rows = Fragments.analyze(conn, split.get(), allocator, Fragments.millisSince(start));
+    } else {
+      List<AutoCloseable> attachments = new ArrayList<>();
+      long count = 0;
+      try (PreparedStatement ps = RemoteTables.prepare(conn, inner, locator, allocator, true, attachments);
+          java.sql.ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          count++;
+        }
+      } finally {
+        QueryExecution.closeAll(attachments);
+      }
+      rows = List.<Object[]>of(new Object[] {"gather", "this node", count, Fragments.millisSince(start),
+          "tables of other nodes fetched (with scan pushdown where possible), then run here: "
+          + inner.replaceAll("\\s+", " ")});
+    }
+    try (PreparedStatement insert = conn.prepareStatement("INSERT INTO " + table + " VALUES (?, ?, ?, ?, ?)")) {
+      for (Object[] r : rows) {
+        for (int i = 0; i < r.length; i++) {
+          insert.setObject(i + 1, r[i]);
+        }
+        insert.executeUpdate();
+      }
+    }
+    return Optional.of(select + " ORDER BY rowid");
   }
 
   private static List<String[]> plan(DuckDBConnection conn, String inner, String firstMissing,

@@ -159,6 +159,59 @@ public final class Fragments {
   }
 
   /**
+   * EXPLAIN ANALYZE of a split: runs the fragments (all started at once) and the final query, and
+   * returns per step its node, rows and milliseconds (a fragment's time runs from the start of all
+   * fragments until its last row has arrived here) and its SQL.
+   */
+  public static List<Object[]> analyze(DuckDBConnection conn, Prepared prepared, BufferAllocator allocator,
+      double planMillis) throws SQLException {
+    List<Object[]> rows = new ArrayList<>();
+    rows.add(new Object[] {"plan", "this node", null, planMillis, prepared.summary()});
+    String partials = "__quiver_fragments_" + UUID.randomUUID().toString().replace('-', '_');
+    List<String> tables = new ArrayList<>();
+    List<AutoCloseable> scans = new ArrayList<>();
+    long start = System.nanoTime();
+    try (Statement s = conn.createStatement()) {
+      List<RemoteTables.Remote> started = new ArrayList<>();
+      int n = 0;
+      for (Map.Entry<String, String> f : prepared.fragments().entrySet()) {
+        started.add(RemoteTables.start(partials + "_s" + (n++), f.getValue(), f.getKey(), allocator, scans,
+            "the fragment of this query on node " + f.getKey() + " failed"));
+      }
+      n = 0;
+      for (Map.Entry<String, String> f : prepared.fragments().entrySet()) {
+        RemoteTables.Remote r = started.get(n);
+        RemoteTables.register(conn, r, allocator, scans);
+        String table = partials + "_" + (n++);
+        s.execute("CREATE TEMP TABLE " + table + " AS SELECT * FROM " + r.name());
+        tables.add(table);
+        rows.add(new Object[] {"fragment", f.getKey(), count(s, "SELECT count(*) FROM " + table),
+            millisSince(start), f.getValue()});
+      }
+      s.execute("CREATE TEMP TABLE " + partials + " AS " + String.join(" UNION ALL ",
+          tables.stream().map(x -> "SELECT * FROM " + x).toList()));
+      long finalStart = System.nanoTime();
+      String finalSql = prepared.finalSql(partials);
+      long finalRows = count(s, "SELECT count(*) FROM (" + finalSql + ")");
+      rows.add(new Object[] {"final", "this node", finalRows, millisSince(finalStart), finalSql});
+    } finally {
+      QueryExecution.closeAll(scans);
+    }
+    return rows;
+  }
+
+  private static long count(Statement s, String sql) throws SQLException {
+    try (ResultSet rs = s.executeQuery(sql)) {
+      rs.next();
+      return rs.getLong(1);
+    }
+  }
+
+  static double millisSince(long startNanos) {
+    return Math.round((System.nanoTime() - startNanos) / 100_000.0) / 10.0;
+  }
+
+  /**
    * Per shuffled table, the condition keeping the rows a fragment over {@code shardIndexes} of the
    * anchor needs: the shuffle column, cast to the anchor's key type, hashes to one of its shards.
    */

@@ -92,7 +92,7 @@ public final class QueryExecution {
     List<AutoCloseable> attachments = new java.util.ArrayList<>();
     try {
       session.apply(conn);
-      String toRun = DistributedExplain.rewrite(conn, sql, remoteTables).orElse(sql);
+      String toRun = DistributedExplain.rewrite(conn, sql, remoteTables, allocator).orElse(sql);
       stmt = RemoteTables.prepare(conn, toRun, remoteTables, allocator, true, attachments);
       DuckDBResultSetMetaData md = (DuckDBResultSetMetaData) stmt.getMetaData();
       Kind kind = kindOf(md.getReturnType());

@@ -97,8 +97,17 @@ public final class QueryManager implements AutoCloseable {
    * the result once, within the result TTL.
    */
   public QueryExecution submit(String sql, SessionContext session, List<List<Object>> parameterRows) {
+    return submit(sql, session, parameterRows, null);
+  }
+
+  /**
+   * As {@link #submit(String, SessionContext, List)}, under {@code queryId} when given: a fragment
+   * or a shard read another node runs for one of its queries carries that query's id.
+   */
+  public QueryExecution submit(String sql, SessionContext session, List<List<Object>> parameterRows, QueryId queryId) {
     String handle = UUID.randomUUID().toString();
-    QueryStateMachine state = new QueryStateMachine(QueryId.random(), session.user(), session.priority());
+    QueryStateMachine state = new QueryStateMachine(queryId != null ? queryId : QueryId.random(), session.user(),
+        session.priority());
     BufferAllocator allocator = root.newChildAllocator(state.queryId().value(), 0, config.queryMemoryBytes());
     DuckDBConnection conn;
     try {

@@ -374,7 +374,10 @@ public final class RemoteTables {
     resources.add(client);
     byte[] ticket;
     try {
-      ticket = JSON.writeValueAsBytes(java.util.Map.of("query", query));
+      // a query's allocator is named by its id: the node runs this read under the same query id
+      String queryId = allocator.getName();
+      ticket = JSON.writeValueAsBytes(queryId != null && queryId.startsWith("q-")
+          ? java.util.Map.of("query", query, "query_id", queryId) : java.util.Map.of("query", query));
     } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
       throw new IllegalStateException(e);
     }

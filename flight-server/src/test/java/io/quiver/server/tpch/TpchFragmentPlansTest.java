@@ -40,7 +40,7 @@ class TpchFragmentPlansTest {
         n -> TpchData.TABLES.contains(n) ? Optional.of(info(n, 1)) : Optional.empty(), AGGREGATES);
     String head = String.format("q%02d: ", q);
     if (plan.isEmpty()) {
-      return head + "gather (not provably splittable)\n";
+      return head + "gather (no fragment plan: not provably splittable, or a table to broadcast is larger than every anchor)\n";
     }
     FragmentPlanner.Plan p = plan.get();
     return head + p.strategy() + "\n  partial: " + p.partialSql().replaceAll("\\s+", " ") + "\n  final: "
