@@ -1,7 +1,6 @@
 package io.quiver.server.query;
 
 import io.quiver.catalog.engine.ArrowSchemas;
-import io.quiver.coordinator.scan.AggregatePushdown;
 import java.sql.PreparedStatement;
 import java.sql.SQLException;
 import java.sql.Statement;
@@ -42,16 +41,14 @@ public final class DistributedExplain {
       return Optional.empty();
     }
     String inner = m.group(1).trim();
-    String missing;
     try (PreparedStatement ps = conn.prepareStatement(inner)) {
       return Optional.empty(); // everything is on this node: DuckDB explains it
     } catch (SQLException e) {
-      missing = RemoteTables.missingTable(e);
-      if (missing == null) {
+      if (RemoteTables.missingTable(e) == null) {
         return Optional.empty(); // let DuckDB report the error
       }
     }
-    List<String[]> rows = plan(conn, inner, missing, locator);
+    List<String[]> rows = plan(conn, inner, locator);
     if (rows.isEmpty()) {
       return Optional.empty();
     }
@@ -120,7 +117,7 @@ public final class DistributedExplain {
     return Optional.of(select + " ORDER BY rowid");
   }
 
-  private static List<String[]> plan(DuckDBConnection conn, String inner, String firstMissing,
+  private static List<String[]> plan(DuckDBConnection conn, String inner,
       RemoteTables.Locator locator) {
     List<String[]> rows = new ArrayList<>();
     if (!locator.pushdown()) {
@@ -135,17 +132,6 @@ public final class DistributedExplain {
       split.get().fragments().forEach((endpoint, sql) -> rows.add(new String[] {"fragment", endpoint, sql}));
       rows.add(new String[] {"final", "this node", split.get().finalSql("<rows of the " + split.get().fragments()
           .size() + " fragment(s)>")});
-      return rows;
-    }
-    Optional<List<RemoteTables.Part>> parts = locator.partsOf(firstMissing);
-    Optional<AggregatePushdown.Plan> agg = parts.flatMap(ps -> RemoteTables.aggregatePlan(inner, firstMissing, ps));
-    if (agg.isPresent()) {
-      for (RemoteTables.Part p : parts.get()) {
-        rows.add(new String[] {"partial aggregate", node(p), "SELECT " + agg.get().partialSelect() + " FROM "
-            + ArrowSchemas.quoteIdentifier(p.table()) + agg.get().partialTail()});
-      }
-      rows.add(new String[] {"final aggregate", "this node", agg.get().finalSql("<partial rows of "
-          + parts.get().size() + " shard(s)>")});
       return rows;
     }
     Map<String, ScanPushdown.Fetch> fetches = ScanPushdown.analyze(conn, inner, locator);

@@ -129,13 +129,6 @@ public final class RemoteTables {
             if (split.isPresent()) {
               return conn.prepareStatement(Fragments.run(conn, split.get(), allocator));
             }
-            Optional<io.quiver.coordinator.scan.AggregatePushdown.Plan> plan = aggregatePlan(sql, table, parts.get());
-            if (plan.isPresent()) {
-              String partials = "__quiver_partial_" + java.util.UUID.randomUUID().toString().replace('-', '_');
-              attachParts(conn, partials, parts.get(), allocator, true, resources, plan.get().partialSelect(),
-                  plan.get().partialTail());
-              return conn.prepareStatement(plan.get().finalSql(partials));
-            }
             fetches = ScanPushdown.analyze(conn, sql, locator);
             if (fetches.size() > 1) {
               // every table the statement reads from other nodes, pulled at once
@@ -283,19 +276,6 @@ public final class RemoteTables {
     resources.add(exported);
     Data.exportArrayStream(allocator, reader, exported);
     conn.registerArrowStream(name, exported);
-  }
-
-  /**
-   * The partial-aggregation split ({@link io.quiver.coordinator.scan.AggregatePushdown}) of a
-   * single-table aggregate over {@code table}, a distributed table of other nodes with known
-   * columns: each shard aggregates its own rows and this node combines the partial rows.
-   */
-  static Optional<io.quiver.coordinator.scan.AggregatePushdown.Plan> aggregatePlan(String sql, String table,
-      List<Part> parts) {
-    if (parts.isEmpty() || parts.get(0).columns() == null) {
-      return Optional.empty();
-    }
-    return io.quiver.coordinator.scan.AggregatePushdown.of(sql).filter(p -> p.table().equalsIgnoreCase(table));
   }
 
   /** The table DuckDB reports missing in {@code e}, or null when it reports something else. */
