@@ -160,6 +160,17 @@ class TpchClusterTest {
     String plan = ItSql.query(port, "EXPLAIN " + colocated).get(0).get(2);
     assertTrue(plan.startsWith("co-located join of orders, lineitem;") && !plan.contains("broadcast"), plan);
     assertSameAsOracle(port, colocated);
+    // LEFT JOIN: co-located on the key, or to a table every fragment reads whole
+    String left = "SELECT o_orderpriority, count(l_orderkey) AS big_lines, count(*) AS n FROM orders LEFT JOIN "
+        + "lineitem ON o_orderkey = l_orderkey AND l_quantity > 45 GROUP BY o_orderpriority ORDER BY o_orderpriority";
+    plan = ItSql.query(port, "EXPLAIN " + left).get(0).get(2);
+    assertTrue(plan.startsWith("co-located join of orders, lineitem;"), plan);
+    assertSameAsOracle(port, left);
+    String leftDim = "SELECT c_mktsegment, count(*) AS n, sum(o_totalprice) AS total FROM orders LEFT JOIN customer "
+        + "ON o_custkey = c_custkey AND c_acctbal > 5000 GROUP BY c_mktsegment ORDER BY c_mktsegment NULLS FIRST";
+    plan = ItSql.query(port, "EXPLAIN " + leftDim).get(0).get(2);
+    assertTrue(plan.contains("broadcast to every fragment: customer"), plan);
+    assertSameAsOracle(port, leftDim);
     // broadcast: customer (hashed on its own key) is pulled by every fragment, filtered on its segment
     plan = ItSql.query(port, "EXPLAIN " + TpchQueries.query(3)).get(0).get(2);
     assertTrue(plan.contains("broadcast to every fragment: customer") && plan.contains("complete groups"), plan);

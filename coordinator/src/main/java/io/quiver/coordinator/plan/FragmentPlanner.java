@@ -44,8 +44,8 @@ import java.util.Set;
  * key, in which case every group is complete on one node and the fragments run the whole query.
  */
 public final class FragmentPlanner {
-  private static final Set<String> REFUSED = Set.of("with", "union", "intersect", "except", "left", "right", "full",
-      "outer", "natural", "using", "lateral", "over", "qualify", "window", "recursive", "pivot", "unpivot", "asof",
+  private static final Set<String> REFUSED = Set.of("with", "union", "intersect", "except", "right", "full",
+      "natural", "using", "lateral", "over", "qualify", "window", "recursive", "pivot", "unpivot", "asof",
       "positional", "tablesample", "anti", "semi", "grouping", "rollup", "cube", "values", "returning", "insert",
       "update", "delete", "copy", "create", "drop", "alter", "explain", "describe", "show", "pragma", "set", "call",
       "attach", "detach", "install", "load", "export", "import", "checkpoint", "vacuum", "summarize", "from_json");
@@ -259,6 +259,9 @@ public final class FragmentPlanner {
     final String alias;
     final TableInfo table;
     final Scope derived;
+    /** The right side of a LEFT JOIN: its ON conjuncts, which do not filter the rows of the left side. */
+    boolean nullSupplying;
+    final List<int[]> on = new ArrayList<>();
 
     Item(int id, String alias, TableInfo table, Scope derived) {
       this.id = id;
@@ -315,7 +318,7 @@ public final class FragmentPlanner {
     String shardKey = key(anchor, anchor.table.partitionColumn());
     for (Scope r : roots) {
       for (Item i : r.items) {
-        if (isGrouped(i, group) && !rootKeys.same(key(i, i.table.partitionColumn()), shardKey)) {
+        if (isGrouped(i, group) && !i.nullSupplying && !rootKeys.same(key(i, i.table.partitionColumn()), shardKey)) {
           throw decline();
         }
         if (i.derived != null && !roots.contains(i.derived) && containsGrouped(i.derived, group)) {
@@ -347,6 +350,16 @@ public final class FragmentPlanner {
         }
       }
     }
+    // the right side of a LEFT JOIN must hold every match of a left row on this node: a table read whole, or a
+    // co-located table whose key the ON condition equates with the key of a co-located table on the left
+    for (Scope s : scopes) {
+      for (Item i : s.items) {
+        if (i.nullSupplying && (shuffled.containsKey(i.table.name()) || (isGrouped(i, group)
+            && !joinedOnKey(s, i, group, scopeKeys.getOrDefault(s, rootKeys), shardKey)))) {
+          throw decline();
+        }
+      }
+    }
     List<String> grouped = new ArrayList<>();
     List<String> broadcast = new ArrayList<>();
     for (Scope s : scopes) {
@@ -367,6 +380,41 @@ public final class FragmentPlanner {
     }
     Optional<KeyRestriction> restriction = restriction(roots, rootKeys, shardKey);
     return combine(top, rootKeys, shardKey, anchor.table.name(), grouped, broadcast, shuffled, restriction);
+  }
+
+  /**
+   * True when an ON conjunct of the LEFT JOIN of {@code right} equates its partition column with the
+   * partition column of a co-located table on the left that is tied to the shard key.
+   */
+  private boolean joinedOnKey(Scope s, Item right, String group, UnionFind keys, String shardKey) {
+    String rightKey = key(right, right.table.partitionColumn());
+    for (int[] c : right.on) {
+      int eq = -1;
+      for (int i = c[0]; i < c[1]; i++) {
+        if (t.get(i).isSymbol("=") && t.get(i).depth() == s.depth) {
+          eq = i;
+        }
+      }
+      if (eq < 0 || !isColRef(range(c[0], eq)) || !isColRef(range(eq + 1, c[1]))) {
+        continue;
+      }
+      String a = resolve(s, range(c[0], eq));
+      String b = resolve(s, range(eq + 1, c[1]));
+      String other = rightKey.equals(a) ? b : rightKey.equals(b) ? a : null;
+      if (other == null) {
+        continue;
+      }
+      for (Item left : s.items) {
+        if (left == right) {
+          break; // only tables to its left
+        }
+        if (isGrouped(left, group) && !left.nullSupplying && other.equals(key(left, left.table.partitionColumn()))
+            && keys.same(other, shardKey)) {
+          return true;
+        }
+      }
+    }
+    return false;
   }
 
   private static boolean worthShuffling(TableInfo table, TableInfo anchor) {
@@ -506,8 +554,13 @@ public final class FragmentPlanner {
 
   /** Splits {@code [from, to)} at its top-level ANDs (an AND closing a BETWEEN excepted). */
   private void addConjunctRanges(Scope s, int from, int to) {
+    addConjunctRanges(s, from, to, s.conjuncts);
+  }
+
+  private void addConjunctRanges(Scope s, int from, int to, List<int[]> into) {
     int start = from;
     int betweens = 0;
+    List<int[]> found = new ArrayList<>();
     for (int i = from; i < to; i++) {
       Token k = t.get(i);
       if (k.depth() != s.depth) {
@@ -519,17 +572,17 @@ public final class FragmentPlanner {
         if (betweens > 0) {
           betweens--;
         } else {
-          s.conjuncts.add(new int[] {start, i});
+          found.add(new int[] {start, i});
           start = i + 1;
         }
       } else if (k.is("or")) {
-        // an OR at this level: the whole range is one conjunct (added below as written)
-        s.conjuncts.removeIf(c -> c[0] >= from && c[1] <= to);
-        s.conjuncts.add(new int[] {from, to});
+        // an OR at this level: the whole range is one conjunct, as written
+        into.add(new int[] {from, to});
         return;
       }
     }
-    s.conjuncts.add(new int[] {start, to});
+    found.add(new int[] {start, to});
+    into.addAll(found);
   }
 
   private void parseFrom(Scope s) {
@@ -538,6 +591,7 @@ public final class FragmentPlanner {
     }
     int end = clauseEnd(s, s.from);
     int i = s.from + 1;
+    boolean leftJoin = false;
     while (i < end) {
       // one item: a table or a derived table, an optional alias, an optional ON condition
       Item item;
@@ -581,6 +635,10 @@ public final class FragmentPlanner {
         throw decline();
       }
       s.items.add(item);
+      item.nullSupplying = leftJoin;
+      if (leftJoin && (item.table == null || i >= end || !t.get(i).is("on"))) {
+        throw decline(); // LEFT JOIN of a derived table, or without ON
+      }
       if (i < end && t.get(i).is("on")) {
         int condStart = i + 1;
         int condEnd = condStart;
@@ -588,15 +646,23 @@ public final class FragmentPlanner {
             || isJoinWord(t.get(condEnd))))) {
           condEnd++;
         }
-        addConjunctRanges(s, condStart, condEnd);
+        addConjunctRanges(s, condStart, condEnd, leftJoin ? item.on : s.conjuncts);
         i = condEnd;
       }
+      leftJoin = false;
       if (i >= end) {
         break;
       }
-      // separator: "," or [INNER|CROSS] JOIN
+      // separator: "," or [INNER|CROSS] JOIN or LEFT [OUTER] JOIN
       if (t.get(i).isSymbol(",")) {
         i++;
+      } else if (t.get(i).is("left")) {
+        int j = i + 1 < end && t.get(i + 1).is("outer") ? i + 2 : i + 1;
+        if (j >= end || !t.get(j).is("join")) {
+          throw decline();
+        }
+        leftJoin = true;
+        i = j + 1;
       } else if (t.get(i).is("inner") || t.get(i).is("cross")) {
         if (i + 1 >= end || !t.get(i + 1).is("join")) {
           throw decline();
@@ -611,7 +677,8 @@ public final class FragmentPlanner {
   }
 
   private static boolean isJoinWord(Token k) {
-    return k.is("join") || k.is("inner") || k.is("cross") || k.is("on") || k.is("where") || k.is("group")
+    return k.is("join") || k.is("inner") || k.is("cross") || k.is("left") || k.is("outer") || k.is("on")
+        || k.is("where") || k.is("group")
         || k.is("order") || k.is("having") || k.is("limit") || k.is("offset");
   }
 

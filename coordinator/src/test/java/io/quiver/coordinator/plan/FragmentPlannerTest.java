@@ -96,7 +96,6 @@ class FragmentPlannerTest {
     assertTrue(plan("SELECT count(*) FROM orders, (SELECT l_orderkey FROM lineitem LIMIT 5) d "
         + "WHERE d.l_orderkey = o_orderkey").isEmpty());
     // outer joins, set operations, window functions, CTEs, parameters
-    assertTrue(plan("SELECT count(*) FROM customer LEFT JOIN orders ON c_custkey = o_custkey").isEmpty());
     assertTrue(plan("SELECT o_orderkey FROM orders UNION SELECT l_orderkey FROM lineitem").isEmpty());
     assertTrue(plan("SELECT o_orderkey, rank() OVER (ORDER BY o_total) FROM orders").isEmpty());
     assertTrue(plan("WITH x AS (SELECT * FROM orders) SELECT count(*) FROM x").isEmpty());
@@ -109,6 +108,25 @@ class FragmentPlannerTest {
     // tables the catalog does not know (node-local tables, table functions)
     assertTrue(plan("SELECT count(*) FROM orders, mylocal WHERE o_orderkey = mylocal.k").isEmpty());
     assertTrue(plan("SELECT count(*) FROM read_parquet('x.parquet')").isEmpty());
+  }
+
+  @Test
+  void leftJoinsKeepEveryMatchOfALeftRowOnItsNode() {
+    FragmentPlanner.Plan p = plan("SELECT o_orderkey, count(l_partkey) AS n FROM orders LEFT JOIN lineitem "
+        + "ON o_orderkey = l_orderkey AND l_qty > 5 GROUP BY o_orderkey").orElseThrow();
+    assertEquals(FragmentPlanner.Combine.COMPLETE_GROUPS, p.combine());
+    assertEquals(List.of("orders", "lineitem"), p.grouped());
+    FragmentPlanner.Plan dims = plan("SELECT n_name, count(*) AS n FROM orders LEFT OUTER JOIN customer ON o_custkey "
+        + "= c_custkey LEFT JOIN nation ON c_nation = n_nationkey GROUP BY n_name").orElseThrow();
+    assertEquals(List.of("customer", "nation"), dims.broadcast());
+    // the left side read whole on every node: its unmatched rows would come back from every node
+    assertTrue(plan("SELECT count(*) FROM customer LEFT JOIN orders ON c_custkey = o_custkey").isEmpty());
+    assertTrue(plan("SELECT count(*) FROM orders o1 LEFT JOIN orders o2 ON o2.o_orderkey = o1.o_custkey").isEmpty());
+    assertTrue(plan("SELECT count(*) FROM orders RIGHT JOIN lineitem ON o_orderkey = l_orderkey").isEmpty());
+    assertTrue(plan("SELECT count(*) FROM orders FULL JOIN lineitem ON o_orderkey = l_orderkey").isEmpty());
+    // an ON condition of a LEFT JOIN filters no left row: no shard pruning from it
+    assertTrue(plan("SELECT count(*) FROM orders LEFT JOIN lineitem ON o_orderkey = l_orderkey AND l_orderkey = 5")
+        .orElseThrow().keyRestriction().isEmpty());
   }
 
   @Test
