@@ -1146,8 +1146,17 @@ public final class FragmentPlanner {
     }
     Map<Integer, String> replacements = new HashMap<>(); // call start → final expression
     Map<Integer, Integer> callEnds = new HashMap<>();
+    String distinctArg = distinctArgument(calls);
+    if (distinctArg != null) {
+      // every aggregate is over DISTINCT of one expression: the nodes deduplicate, the coordinator aggregates
+      partialItems.add(distinctArg + " AS __quiver_d");
+      for (int call : calls) {
+        replacements.put(call, t.get(call).text() + "(DISTINCT __quiver_d)");
+        callEnds.put(call, matching(call + 1) + 1);
+      }
+    }
     int n = 0;
-    for (int call : calls) {
+    for (int call : distinctArg != null ? List.<Integer>of() : calls) {
       String fn = t.get(call).text().toLowerCase(Locale.ROOT);
       if (!SPLITTABLE.contains(fn)) {
         throw decline();
@@ -1189,7 +1198,8 @@ public final class FragmentPlanner {
     }
     int fromEnd = top.groupBy >= 0 ? clauseEnd(top, top.groupBy) : clauseEnd(top, top.where >= 0 ? top.where
         : top.from);
-    String partial = "SELECT " + String.join(", ", partialItems) + " " + text(top.from, fromEnd);
+    String partial = "SELECT " + String.join(", ", partialItems) + " " + text(top.from, fromEnd)
+        + (distinctArg == null ? "" : (top.groupBy >= 0 ? ", " : " GROUP BY ") + distinctArg);
     List<FinalItem> items = new ArrayList<>();
     for (List<Integer> item : split(top, top.start + 1, top.from)) {
       int sz = item.size();
@@ -1221,6 +1231,34 @@ public final class FragmentPlanner {
     }
     return new Plan(anchor, grouped, broadcast, shuffled, Combine.PARTIAL_AGGREGATE, partial, items, tail.toString(),
         false, restriction);
+  }
+
+  /**
+   * The argument when every aggregate call is {@code count/sum/avg/min/max(DISTINCT <the same
+   * expression>)} without FILTER; null when none is DISTINCT; declines a mix.
+   */
+  private String distinctArgument(List<Integer> calls) {
+    String arg = null;
+    boolean plain = false;
+    for (int call : calls) {
+      int close = matching(call + 1);
+      boolean distinct = call + 2 < close && t.get(call + 2).is("distinct");
+      if (!distinct) {
+        plain = true;
+        continue;
+      }
+      String fn = t.get(call).text().toLowerCase(Locale.ROOT);
+      String a = call + 3 < close ? text(call + 3, close) : null;
+      boolean filtered = close + 1 < t.size() && t.get(close + 1).is("filter");
+      if (a == null || filtered || !SPLITTABLE.contains(fn) || (arg != null && !arg.equals(a))) {
+        throw decline();
+      }
+      arg = a;
+    }
+    if (arg != null && plain) {
+      throw decline();
+    }
+    return arg;
   }
 
   /** ORDER BY text with qualified column references reduced to their column names (the partial rows' names). */

@@ -102,12 +102,26 @@ class FragmentPlannerTest {
     assertTrue(plan("SELECT count(*) FROM orders WHERE o_orderkey = ?").isEmpty());
     // an aggregate that cannot be split, DISTINCT aggregates
     assertTrue(plan("SELECT median(o_total) FROM orders").isEmpty());
-    assertTrue(plan("SELECT count(DISTINCT o_custkey) FROM orders").isEmpty());
+    assertTrue(plan("SELECT count(DISTINCT o_custkey), count(*) FROM orders").isEmpty());
     // a broadcast table larger than the anchor
     assertTrue(plan("SELECT count(*) FROM customer c, nation WHERE c_nation = n_nationkey").isPresent());
     // tables the catalog does not know (node-local tables, table functions)
     assertTrue(plan("SELECT count(*) FROM orders, mylocal WHERE o_orderkey = mylocal.k").isEmpty());
     assertTrue(plan("SELECT count(*) FROM read_parquet('x.parquet')").isEmpty());
+  }
+
+  @Test
+  void distinctAggregatesOfOneExpressionAreDeduplicatedOnTheNodes() {
+    FragmentPlanner.Plan p = plan("SELECT c_name, count(DISTINCT l_partkey) AS parts, sum(DISTINCT l_partkey) AS s "
+        + "FROM customer, orders, lineitem WHERE c_custkey = o_custkey AND o_orderkey = l_orderkey GROUP BY c_name "
+        + "HAVING count(DISTINCT l_partkey) > 1").orElseThrow();
+    assertEquals("SELECT c_name AS \"c_name\", l_partkey AS __quiver_d FROM customer, orders, lineitem WHERE "
+        + "c_custkey = o_custkey AND o_orderkey = l_orderkey GROUP BY c_name, l_partkey", p.partialSql());
+    assertEquals("SELECT c_name, count(DISTINCT __quiver_d) AS parts, sum(DISTINCT __quiver_d) AS s FROM x "
+        + "GROUP BY \"c_name\" HAVING count(DISTINCT __quiver_d) > 1", p.finalSql("x", null, null));
+    assertEquals("SELECT count(DISTINCT __quiver_d) AS n FROM x",
+        plan("SELECT count(DISTINCT o_custkey) AS n FROM orders").orElseThrow().finalSql("x", null, null));
+    assertTrue(plan("SELECT count(DISTINCT o_custkey), count(DISTINCT o_total) FROM orders").isEmpty());
   }
 
   @Test
