@@ -61,6 +61,20 @@ public final class FlightErrors {
         .toRuntimeException();
   }
 
+  /**
+   * The allocation failure in {@code t}'s causes, or null. Arrow's C data import reports a budget
+   * overrun as an IllegalArgumentException ("Could not load buffers ... due to memory limit").
+   */
+  private static Throwable outOfMemory(Throwable t) {
+    for (Throwable c = t; c != null; c = c.getCause() == c ? null : c.getCause()) {
+      if (c instanceof OutOfMemoryError || c instanceof org.apache.arrow.memory.OutOfMemoryException
+          || (c instanceof IllegalArgumentException && String.valueOf(c.getMessage()).contains("due to memory limit"))) {
+        return c;
+      }
+    }
+    return null;
+  }
+
   public static QuiverException toQuiver(Throwable t) {
     if (t instanceof QuiverException q) {
       return q;
@@ -85,10 +99,11 @@ public final class FlightErrors {
       }
       return new QuiverException(ErrorCode.REMOTE_ERROR, f.status().code() + ": " + description, t);
     }
-    if (t instanceof OutOfMemoryError || t instanceof org.apache.arrow.memory.OutOfMemoryException) {
+    Throwable memory = outOfMemory(t);
+    if (memory != null) {
       LOG.warn("query ran out of memory", t);
       return new QuiverException(ErrorCode.OUT_OF_MEMORY,
-          "the query needs more memory than it is allowed: " + t.getMessage(), t);
+          "the query needs more memory than it is allowed: " + memory.getMessage(), t);
     }
     LOG.error("internal error", t);
     return new QuiverException(ErrorCode.GENERIC_INTERNAL_ERROR,

@@ -641,7 +641,7 @@ public final class QuiverFlightSqlProducer implements FlightSqlProducer, AutoClo
     if (looksLikeJson(bytes)) {
       stream(listener, () -> {
         QueryExecution exec = queries.submit(jsonQuery(bytes, "ticket"), sessions.contextOf(context), List.of(),
-            jsonQueryId(bytes));
+            jsonQueryId(bytes), jsonMemoryBytes(bytes));
         ResultStreamer.stream(queries.claim(exec.handle()), listener);
       });
       return;
@@ -789,6 +789,16 @@ public final class QuiverFlightSqlProducer implements FlightSqlProducer, AutoClo
       return id != null && id.isTextual() ? new QueryId(id.asText()) : null;
     } catch (java.io.IOException | QuiverException e) {
       return null;
+    }
+  }
+
+  /** The memory budget of the query a JSON ticket belongs to ({@code "memory_bytes"}, set by other nodes), or 0. */
+  private long jsonMemoryBytes(byte[] bytes) {
+    try {
+      JsonNode m = json.readTree(bytes).get("memory_bytes");
+      return m != null && m.canConvertToLong() ? Math.max(0, m.asLong()) : 0;
+    } catch (java.io.IOException e) {
+      return 0;
     }
   }
 

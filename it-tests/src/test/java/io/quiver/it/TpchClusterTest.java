@@ -151,6 +151,34 @@ class TpchClusterTest {
     assertEquals(List.of("gather", "this node", Long.toString(rows)), q13.get(0).subList(0, 3));
   }
 
+  /** Rows of a plain-Flight JSON ticket, as other nodes send for fragments and shard reads. */
+  private static long ticketRows(int port, String ticketJson) throws Exception {
+    try (FlightClient client = FlightClient.builder(allocator, Location.forGrpcInsecure("127.0.0.1", port)).build();
+        org.apache.arrow.flight.FlightStream stream = client.getStream(new org.apache.arrow.flight.Ticket(
+            ticketJson.getBytes(java.nio.charset.StandardCharsets.UTF_8)))) {
+      long rows = 0;
+      while (stream.next()) {
+        rows += stream.getRoot().getRowCount();
+      }
+      return rows;
+    }
+  }
+
+  @Test
+  void aFragmentRunsUnderItsQuerysIdAndMemoryBudget() throws Exception {
+    int port = nodes.get(0).port();
+    String wide = "SELECT repeat(l_comment, 40) AS c FROM lineitem_0";
+    long rows = Long.parseLong(ItSql.scalar(port, "SELECT count(*) FROM lineitem_0"));
+    assertEquals(rows, ticketRows(port, "{\"query\": \"" + wide + "\", \"query_id\": "
+        + "\"q-00000000-0000-0000-0000-000000000001\"}"), "the node's own budget fits the rows");
+    org.apache.arrow.flight.FlightRuntimeException e = org.junit.jupiter.api.Assertions.assertThrows(
+        org.apache.arrow.flight.FlightRuntimeException.class, () -> ticketRows(port, "{\"query\": \"" + wide
+            + "\", \"query_id\": \"q-00000000-0000-0000-0000-000000000002\", \"memory_bytes\": 1048576}"));
+    assertTrue(e.getMessage().contains("OUT_OF_MEMORY") && e.getMessage().contains("needs more memory"),
+        "a 1 MiB budget from the coordinating query is enforced on the fragment: " + e.getMessage());
+    assertEquals("3", ItSql.scalar(port, "SELECT count(*) FROM trex_db_nodes() WHERE status = 'alive'"));
+  }
+
   @Test
   void joinStrategiesAndShardPruningShowInExplainAndGiveOracleResults() throws Exception {
     int port = nodes.get(2).port();

@@ -97,18 +97,21 @@ public final class QueryManager implements AutoCloseable {
    * the result once, within the result TTL.
    */
   public QueryExecution submit(String sql, SessionContext session, List<List<Object>> parameterRows) {
-    return submit(sql, session, parameterRows, null);
+    return submit(sql, session, parameterRows, null, 0);
   }
 
   /**
    * As {@link #submit(String, SessionContext, List)}, under {@code queryId} when given: a fragment
-   * or a shard read another node runs for one of its queries carries that query's id.
+   * or a shard read another node runs for one of its queries carries that query's id, and at most
+   * that query's memory budget ({@code memoryBytes}, 0 for this node's default).
    */
-  public QueryExecution submit(String sql, SessionContext session, List<List<Object>> parameterRows, QueryId queryId) {
+  public QueryExecution submit(String sql, SessionContext session, List<List<Object>> parameterRows, QueryId queryId,
+      long memoryBytes) {
     String handle = UUID.randomUUID().toString();
     QueryStateMachine state = new QueryStateMachine(queryId != null ? queryId : QueryId.random(), session.user(),
         session.priority());
-    BufferAllocator allocator = root.newChildAllocator(state.queryId().value(), 0, config.queryMemoryBytes());
+    long budget = memoryBytes > 0 ? Math.min(memoryBytes, config.queryMemoryBytes()) : config.queryMemoryBytes();
+    BufferAllocator allocator = root.newChildAllocator(state.queryId().value(), 0, budget);
     DuckDBConnection conn;
     try {
       conn = engine.newConnection();

@@ -354,10 +354,11 @@ public final class RemoteTables {
     resources.add(client);
     byte[] ticket;
     try {
-      // a query's allocator is named by its id: the node runs this read under the same query id
+      // a query's allocator is named by its id: the node runs this read under the same id and at most its budget
       String queryId = allocator.getName();
       ticket = JSON.writeValueAsBytes(queryId != null && queryId.startsWith("q-")
-          ? java.util.Map.of("query", query, "query_id", queryId) : java.util.Map.of("query", query));
+          ? java.util.Map.of("query", query, "query_id", queryId, "memory_bytes", allocator.getLimit())
+          : java.util.Map.of("query", query));
     } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
       throw new IllegalStateException(e);
     }
