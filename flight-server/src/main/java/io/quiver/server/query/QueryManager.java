@@ -124,13 +124,14 @@ public final class QueryManager implements AutoCloseable {
     executions.put(handle, exec);
     unclaimedSince.put(handle, System.nanoTime());
     state.onTerminal(s -> {
-      executions.remove(handle);
-      unclaimedSince.remove(handle);
+      // the ending is recorded before the handle goes: a reader arriving in between finds one or the other
       QuiverException f = state.failure();
       boolean expired = f != null && f.getMessage().contains(TTL_REASON);
       synchronized (endings) {
         endings.put(handle, new Ending(expired, f == null ? "it was already read" : f.getMessage(), f));
       }
+      executions.remove(handle);
+      unclaimedSince.remove(handle);
     });
     LOG.debug("query {} [{}] submitted by {}: {}", state.queryId(), state.priority().sqlName(), state.user(), sql);
     try {
