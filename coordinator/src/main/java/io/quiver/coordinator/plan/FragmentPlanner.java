@@ -18,12 +18,14 @@ import java.util.Set;
  * Splits a query over distributed tables into one fragment per data node and a final step on the
  * coordinator, when that is provably correct; otherwise it declines and the caller gathers.
  *
- * <p>The <b>anchor</b> is the largest partitioned table read by the query's outer rows (the top
- * SELECT and the derived tables it reads row by row). Tables partitioned like it ({@code
- * colocate_with}: same shard → node mapping) form the <b>co-located group</b>: on each node a
- * fragment reads only that node's shards of them. Every other table (hash tables of another group,
- * replicated tables) is read whole by each fragment — a <b>broadcast</b>, pulled by the node
- * itself from the tables' shards.
+ * <p>The <b>anchor</b> is a partitioned table read by the query's outer rows (the top SELECT and
+ * the derived tables it reads row by row), the largest one the query can be split around. Tables
+ * partitioned like it ({@code colocate_with}: same shard → node mapping) form the <b>co-located
+ * group</b>: on each node a fragment reads only that node's shards of them. A partitioned table of
+ * another group whose every read is tied to the anchor's key through one of its columns is
+ * <b>shuffled</b>: each fragment pulls the rows whose column hashes to its own shards. Every other
+ * table (small tables, replicated tables) is read whole by each fragment — a <b>broadcast</b>,
+ * pulled by the node itself from the tables' shards.
  *
  * <p>Running the query on each node over its shards and putting the results together is correct when
  * every output row comes from exactly one shard. The planner proves that from the text:
@@ -35,13 +37,16 @@ import java.util.Set;
  *       conjunct of the subquery (a correlated EXISTS/IN/scalar subquery on the key) or by {@code
  *       key IN (SELECT key ...)} whose groups, if any, include the key — so the subquery sees, for each
  *       outer row, all the rows it would see on one node;</li>
- *   <li>no outer joins, set operations, window functions, CTEs or parameters (these decline).</li>
+ *   <li>the right side of a LEFT JOIN holds every match of a left row on its node (read whole, or
+ *       co-located and joined on the key);</li>
+ *   <li>no RIGHT/FULL joins, set operations, window functions, CTEs or parameters (these decline).</li>
  * </ul>
  *
  * <p>The outer query is then combined on the coordinator: rows are concatenated (and sorted and
  * limited again; each fragment already applies ORDER BY with LIMIT); aggregates are split into
- * partial ones per node (AVG as SUM and COUNT) and final ones, unless the GROUP BY holds the shard
- * key, in which case every group is complete on one node and the fragments run the whole query.
+ * partial ones per node (AVG as SUM and COUNT; DISTINCT aggregates of one expression deduplicated
+ * per node) and final ones, unless the GROUP BY holds the shard key, in which case every group is
+ * complete on one node and the fragments run the whole query.
  */
 public final class FragmentPlanner {
   private static final Set<String> REFUSED = Set.of("with", "union", "intersect", "except", "right", "full",
@@ -1103,8 +1108,12 @@ public final class FragmentPlanner {
     }
     if (!aggregated || complete) {
       // the nodes run the whole query (with LIMIT n + OFFSET m, no OFFSET); the coordinator sorts and limits again
-      int partialEnd = top.limit >= 0 ? top.limit : top.offset >= 0 ? top.offset : top.orderBy >= 0 ? top.orderBy
-          : top.end;
+      int partialEnd = top.end; // before LIMIT/OFFSET (in either order), and before an ORDER BY without LIMIT
+      for (int m : new int[] {top.limit, top.offset, top.limit < 0 ? top.orderBy : -1}) {
+        if (m >= 0 && m < partialEnd) {
+          partialEnd = m;
+        }
+      }
       String partial = text(top.start, partialEnd);
       String limitValue = top.limit >= 0 ? text(top.limit + 1, clauseEnd(top, top.limit)) : null;
       String offsetValue = top.offset >= 0 ? text(top.offset + 1, clauseEnd(top, top.offset)) : null;

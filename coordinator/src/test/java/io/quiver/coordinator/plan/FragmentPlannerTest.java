@@ -52,6 +52,9 @@ class FragmentPlannerTest {
     assertEquals(FragmentPlanner.Combine.COMPLETE_GROUPS, p.combine());
     assertTrue(p.partialSql().endsWith("ORDER BY n DESC LIMIT (5) + (2)"), p.partialSql());
     assertEquals("SELECT * FROM x ORDER BY n DESC LIMIT 5 OFFSET 2", p.finalSql("x", null, null));
+    FragmentPlanner.Plan offsetFirst = plan("SELECT o_orderkey FROM orders ORDER BY o_orderkey OFFSET 2 LIMIT 5")
+        .orElseThrow();
+    assertEquals("SELECT o_orderkey FROM orders ORDER BY o_orderkey LIMIT (5) + (2)", offsetFirst.partialSql());
   }
 
   @Test
