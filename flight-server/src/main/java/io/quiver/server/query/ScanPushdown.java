@@ -133,7 +133,11 @@ final class ScanPushdown {
         for (JsonNode f : filters.isArray() ? filters : filters.isMissingNode() ? JSON.createArrayNode()
             : JSON.createArrayNode().add(filters)) {
           String text = f.asText().trim();
-          if (!text.isEmpty() && !text.startsWith("optional:") && !text.contains("Dynamic Filter")) {
+          if (text.startsWith("optional:")) {
+            // an IN list DuckDB made from the statement's own OR/IN condition, kept optional at the scan
+            text = text.substring("optional:".length()).trim();
+          }
+          if (!text.isEmpty() && !text.contains("Dynamic Filter") && !text.contains("optional:")) {
             conditions.add(text);
           }
         }
