@@ -279,6 +279,34 @@ class TpchClusterTest {
           + "JOIN promos USING (p_partkey)"));
       assertTrue(ItSql.scalar(port, "SELECT trex_db_detach_flight('promos')").startsWith("detached"));
     }
+    // an Arrow IPC file (file format) on the coordinating node, attached under a name
+    Path arrow = dir.resolve("keys.arrow");
+    org.apache.arrow.vector.types.pojo.Schema schema = new org.apache.arrow.vector.types.pojo.Schema(List.of(
+        org.apache.arrow.vector.types.pojo.Field.nullable("p_partkey", new org.apache.arrow.vector.types.pojo.ArrowType
+            .Int(64, true))));
+    try (org.apache.arrow.vector.VectorSchemaRoot root = org.apache.arrow.vector.VectorSchemaRoot.create(schema,
+        allocator); java.nio.channels.FileChannel out = java.nio.channels.FileChannel.open(arrow,
+        java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.WRITE);
+        org.apache.arrow.vector.ipc.ArrowFileWriter writer = new org.apache.arrow.vector.ipc.ArrowFileWriter(root,
+            null, out)) {
+      org.apache.arrow.vector.BigIntVector keys = (org.apache.arrow.vector.BigIntVector) root.getVector(0);
+      keys.allocateNew(4);
+      for (int i = 0; i < 4; i++) {
+        keys.set(i, 10 + i);
+      }
+      root.setRowCount(4);
+      writer.start();
+      writer.writeBatch();
+      writer.end();
+    }
+    assertTrue(ItSql.scalar(port, "SELECT trex_db_attach_arrow('arrow_keys', '" + arrow + "')").startsWith(
+        "attached arrow_keys = Arrow IPC file"));
+    assertEquals(List.of(List.of("4", "46")), ItSql.query(port, "SELECT count(*), sum(p_partkey) FROM part "
+        + "JOIN arrow_keys USING (p_partkey)"));
+    java.sql.SQLException notArrow = org.junit.jupiter.api.Assertions.assertThrows(java.sql.SQLException.class,
+        () -> ItSql.scalar(port, "SELECT trex_db_attach_arrow('bad', '" + dir.resolve("missing.arrow") + "')"));
+    assertTrue(notArrow.getMessage().contains("cannot be read"), notArrow.getMessage());
+    assertTrue(ItSql.scalar(port, "SELECT trex_db_detach_arrow('arrow_keys')").startsWith("detached"));
     Path parquet = dir.resolve("keys.parquet");
     ItSql.update(port, "COPY (SELECT range + 1 AS p_partkey FROM range(3)) TO '" + parquet + "' (FORMAT parquet)");
     assertEquals(List.of(List.of("3")), ItSql.query(port, "SELECT count(*) FROM part JOIN read_parquet('" + parquet

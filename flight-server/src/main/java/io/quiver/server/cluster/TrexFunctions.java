@@ -191,13 +191,39 @@ public final class TrexFunctions {
           io.quiver.server.query.RemoteTables.Part.external(name, (String) a[1], (String) a[2]));
       return "attached " + name + " = Flight SQL " + a[1] + ": " + a[2];
     });
-    scalar(c, "trex_db_detach_flight", List.of(String.class), a -> {
-      if (a[0] == null || node.externals().remove(((String) a[0]).toLowerCase(java.util.Locale.ROOT)) == null) {
-        throw QuiverException.user(ErrorCode.INVALID_ARGUMENT, "no external source named '%s' is attached on this node",
-            a[0]);
+    scalar(c, "trex_db_attach_arrow", List.of(String.class, String.class), a -> {
+      String name = a[0] == null ? "" : ((String) a[0]).trim();
+      if (name.isEmpty() || a[1] == null || ((String) a[1]).isBlank()) {
+        throw QuiverException.user(ErrorCode.INVALID_ARGUMENT, "trex_db_attach_arrow(name, path) needs a name and the "
+            + "path of an Arrow IPC file on this node");
       }
-      return "detached " + a[0];
+      io.quiver.server.query.RemoteTables.Part part = io.quiver.server.query.RemoteTables.Part.arrowFile(name,
+          (String) a[1]);
+      List<AutoCloseable> check = new java.util.ArrayList<>();
+      org.apache.arrow.memory.BufferAllocator probe = new org.apache.arrow.memory.RootAllocator();
+      try {
+        String columns = io.quiver.server.query.RemoteTables.openArrowFile(part, probe, check).getVectorSchemaRoot()
+            .getSchema().getFields().stream().map(org.apache.arrow.vector.types.pojo.Field::getName)
+            .collect(java.util.stream.Collectors.joining(", "));
+        node.externals().put(name.toLowerCase(java.util.Locale.ROOT), part);
+        return "attached " + name + " = Arrow IPC file " + a[1] + " (" + columns + ")";
+      } catch (java.io.IOException e) {
+        throw QuiverException.user(ErrorCode.INVALID_ARGUMENT, "the Arrow IPC file %s cannot be read: %s", a[1],
+            e.getMessage());
+      } finally {
+        io.quiver.server.query.QueryExecution.closeAll(check); // the reader before its allocator
+        probe.close();
+      }
     });
+    for (String detach : List.of("trex_db_detach_flight", "trex_db_detach_arrow")) {
+      scalar(c, detach, List.of(String.class), a -> {
+        if (a[0] == null || node.externals().remove(((String) a[0]).toLowerCase(java.util.Locale.ROOT)) == null) {
+          throw QuiverException.user(ErrorCode.INVALID_ARGUMENT, "no external source named '%s' is attached on this "
+              + "node", a[0]);
+        }
+        return "detached " + a[0];
+      });
+    }
     // listed in the reference, built by the admission, security and metrics issues
     scalar(c, "trex_db_cancel_query", List.of(String.class), a -> notYet("trex_db_cancel_query (admission control); "
         + "cancel a statement with Flight SQL CancelFlightInfo or the client's cancel"));

@@ -77,18 +77,24 @@ public final class RemoteTables {
    * {@code columns} its columns and their DuckDB types when known (then only the columns and rows a
    * statement needs are fetched, see {@link ScanPushdown}).
    */
-  public record Part(String table, String endpoint, java.util.Map<String, String> columns, String externalQuery) {
+  public record Part(String table, String endpoint, java.util.Map<String, String> columns, String externalQuery,
+      String arrowFile) {
     public Part(String table, String endpoint) {
-      this(table, endpoint, null, null);
+      this(table, endpoint, null, null, null);
     }
 
     public Part(String table, String endpoint, java.util.Map<String, String> columns) {
-      this(table, endpoint, columns, null);
+      this(table, endpoint, columns, null, null);
     }
 
     /** A query on another Flight SQL server, attached under a name ({@code trex_db_attach_flight}). */
     public static Part external(String name, String endpoint, String query) {
-      return new Part(name, endpoint, null, query);
+      return new Part(name, endpoint, null, query, null);
+    }
+
+    /** An Arrow IPC file (file or stream format) on this node, attached under a name ({@code trex_db_attach_arrow}). */
+    public static Part arrowFile(String name, String path) {
+      return new Part(name, null, null, null, path);
     }
   }
 
@@ -204,11 +210,16 @@ public final class RemoteTables {
         String select = withData ? pull.select() : "*";
         String where = withData ? pull.where() : "";
         for (Part p : parts) {
+          String stream = "__quiver_remote_" + p.table() + (withData ? "_stream" : "");
+          if (p.arrowFile() != null) {
+            registerReader(conn, stream, openArrowFile(p, allocator, owner), allocator, owner);
+            streams.add(stream);
+            continue;
+          }
           if (p.endpoint() == null) {
             union.add("SELECT " + select + " FROM " + ArrowSchemas.quoteIdentifier(p.table()) + where);
             continue;
           }
-          String stream = "__quiver_remote_" + p.table() + (withData ? "_stream" : "");
           if (p.externalQuery() != null) {
             attachExternal(conn, stream, p, allocator, withData, owner);
           } else if (withData) {
@@ -256,6 +267,40 @@ public final class RemoteTables {
             + String.join(" UNION ALL ", u.getValue()));
       }
     }
+  }
+
+  /**
+   * Opens an attached Arrow IPC file for one read: the file format (starting with {@code ARROW1}) or
+   * the stream format. A missing or unreadable file is a clear error naming it.
+   */
+  public static org.apache.arrow.vector.ipc.ArrowReader openArrowFile(Part p, BufferAllocator allocator,
+      List<AutoCloseable> resources) {
+    java.nio.file.Path path = java.nio.file.Path.of(p.arrowFile());
+    try {
+      java.nio.channels.FileChannel channel = java.nio.channels.FileChannel.open(path,
+          java.nio.file.StandardOpenOption.READ);
+      resources.add(channel);
+      java.nio.ByteBuffer magic = java.nio.ByteBuffer.allocate(6);
+      channel.read(magic, 0);
+      boolean fileFormat = new String(magic.array(), 0, magic.position(), StandardCharsets.US_ASCII).equals("ARROW1");
+      org.apache.arrow.vector.ipc.ArrowReader reader = fileFormat
+          ? new org.apache.arrow.vector.ipc.ArrowFileReader(channel, allocator)
+          : new org.apache.arrow.vector.ipc.ArrowStreamReader(channel, allocator);
+      resources.add(reader);
+      reader.getVectorSchemaRoot(); // reads the schema: a file that is not Arrow IPC fails here
+      return reader;
+    } catch (java.io.IOException | RuntimeException e) {
+      throw QuiverException.user(ErrorCode.INVALID_ARGUMENT, "the Arrow IPC file %s attached as %s cannot be read: %s",
+          p.arrowFile(), p.table(), e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage());
+    }
+  }
+
+  private static void registerReader(DuckDBConnection conn, String name, org.apache.arrow.vector.ipc.ArrowReader reader,
+      BufferAllocator allocator, List<AutoCloseable> resources) {
+    ArrowArrayStream exported = ArrowArrayStream.allocateNew(allocator);
+    resources.add(exported);
+    Data.exportArrayStream(allocator, reader, exported);
+    conn.registerArrowStream(name, exported);
   }
 
   /** Registers an empty scan with the schema of a table on another node (to describe a statement). */
