@@ -641,7 +641,7 @@ public final class QuiverFlightSqlProducer implements FlightSqlProducer, AutoClo
     if (looksLikeJson(bytes)) {
       stream(listener, () -> {
         QueryExecution exec = queries.submit(jsonQuery(bytes, "ticket"), sessions.contextOf(context), List.of(),
-            jsonQueryId(bytes), jsonMemoryBytes(bytes));
+            jsonQueryId(bytes), jsonMemoryBytes(bytes), jsonFetchHints(bytes));
         ResultStreamer.stream(queries.claim(exec.handle()), listener);
       });
       return;
@@ -799,6 +799,30 @@ public final class QuiverFlightSqlProducer implements FlightSqlProducer, AutoClo
       return m != null && m.canConvertToLong() ? Math.max(0, m.asLong()) : 0;
     } catch (java.io.IOException e) {
       return 0;
+    }
+  }
+
+  /** How a fragment's coordinator wants its pulls done ({@code "fetches": {table: {select, where}}}), or null. */
+  private java.util.Map<String, io.quiver.server.query.ScanPushdown.Fetch> jsonFetchHints(byte[] bytes) {
+    try {
+      JsonNode f = json.readTree(bytes).get("fetches");
+      if (f == null || !f.isObject()) {
+        return null;
+      }
+      java.util.Map<String, io.quiver.server.query.ScanPushdown.Fetch> hints = new java.util.LinkedHashMap<>();
+      for (java.util.Iterator<java.util.Map.Entry<String, JsonNode>> it = f.fields(); it.hasNext(); ) {
+        java.util.Map.Entry<String, JsonNode> e = it.next();
+        JsonNode select = e.getValue().get("select");
+        JsonNode where = e.getValue().get("where");
+        if (select == null || !select.isTextual()) {
+          return null;
+        }
+        hints.put(e.getKey(), new io.quiver.server.query.ScanPushdown.Fetch(select.asText(),
+            where == null || where.isNull() ? null : where.asText()));
+      }
+      return hints;
+    } catch (java.io.IOException e) {
+      return null;
     }
   }
 

@@ -39,7 +39,7 @@ public final class Fragments {
 
   /** A checked split, ready to run: per node endpoint, the fragment's SQL. */
   public record Prepared(FragmentPlanner.Plan plan, Map<String, String> fragments, List<String> names,
-      List<String> castTypes, int shardsUsed, int shardsTotal) {
+      List<String> castTypes, int shardsUsed, int shardsTotal, Map<String, Map<String, ScanPushdown.Fetch>> pulls) {
     /** The final query over {@code partials}. */
     public String finalSql(String partials) {
       return plan.finalSql(partials, names, castTypes);
@@ -116,13 +116,47 @@ public final class Fragments {
     if (fragments.isEmpty()) {
       return Optional.empty();
     }
-    Optional<List<List<String>>> checked = check(conn, sql, p, layouts);
+    Optional<Checked> checked = check(conn, sql, p, layouts);
     if (checked.isEmpty()) {
       return Optional.empty();
     }
+    Map<String, Map<String, ScanPushdown.Fetch>> pulls = new LinkedHashMap<>();
+    if (!checked.get().pulls().isEmpty()) {
+      for (Map.Entry<String, List<Integer>> e : byEndpoint.entrySet()) {
+        pulls.put(e.getKey(), fragmentPulls(p, checked.get().pulls(), pullFilters(p, layouts, anchor, e.getValue()),
+            layouts));
+      }
+    }
     int usedShards = byEndpoint.values().stream().mapToInt(List::size).sum();
-    return Optional.of(new Prepared(p, fragments, checked.get().get(0), checked.get().get(1), usedShards,
-        anchor.shards().size()));
+    return Optional.of(new Prepared(p, fragments, checked.get().names(), checked.get().casts(), usedShards,
+        anchor.shards().size(), pulls));
+  }
+
+  /**
+   * One fragment's pulls: each broadcast table as planned, each shuffled table (under its pull name)
+   * also restricted to the rows hashing to the fragment's shards.
+   */
+  private static Map<String, ScanPushdown.Fetch> fragmentPulls(FragmentPlanner.Plan p,
+      Map<String, ScanPushdown.Fetch> planned, Map<String, String> bucketFilters,
+      Map<String, Optional<RemoteTables.Layout>> layouts) {
+    Map<String, ScanPushdown.Fetch> out = new LinkedHashMap<>();
+    for (Map.Entry<String, ScanPushdown.Fetch> e : planned.entrySet()) {
+      String bucket = bucketFilters.get(e.getKey());
+      if (bucket == null) {
+        out.put(e.getKey(), e.getValue());
+        continue;
+      }
+      String select = e.getValue().select();
+      String column = p.shuffled().get(e.getKey());
+      String quoted = layouts.get(e.getKey()).orElseThrow().columns().keySet().stream()
+          .filter(c -> c.equalsIgnoreCase(column)).map(ArrowSchemas::quoteIdentifier).findFirst().orElseThrow();
+      if (!select.equals("*") && !select.contains(quoted)) {
+        select = select + ", " + quoted;
+      }
+      String where = e.getValue().where() == null ? bucket : "(" + e.getValue().where() + ") AND " + bucket;
+      out.put(FragmentPlanner.Plan.PULL_PREFIX + e.getKey(), new ScanPushdown.Fetch(select, where));
+    }
+    return out;
   }
 
   /**
@@ -139,7 +173,7 @@ public final class Fragments {
       for (Map.Entry<String, String> f : prepared.fragments().entrySet()) {
         String stream = partials + "_" + (n++);
         started.add(RemoteTables.start(stream, f.getValue(), f.getKey(), allocator, scans,
-            "the fragment of this query on node " + f.getKey() + " failed"));
+            "the fragment of this query on node " + f.getKey() + " failed", prepared.pulls().get(f.getKey())));
         streams.add(stream);
       }
       for (RemoteTables.Remote r : started) {
@@ -176,7 +210,7 @@ public final class Fragments {
       int n = 0;
       for (Map.Entry<String, String> f : prepared.fragments().entrySet()) {
         started.add(RemoteTables.start(partials + "_s" + (n++), f.getValue(), f.getKey(), allocator, scans,
-            "the fragment of this query on node " + f.getKey() + " failed"));
+            "the fragment of this query on node " + f.getKey() + " failed", prepared.pulls().get(f.getKey())));
       }
       n = 0;
       for (Map.Entry<String, String> f : prepared.fragments().entrySet()) {
@@ -291,7 +325,13 @@ public final class Fragments {
    * original's column names and, per column, a type to cast to (null where the final's type is
    * already right).
    */
-  private static Optional<List<List<String>>> check(DuckDBConnection conn, String sql, FragmentPlanner.Plan p,
+  /**
+   * What the check found: the original's column names, per column a type to cast to (or null),
+   * and how to fetch each table the fragments read whole or shuffled (empty when unknown).
+   */
+  private record Checked(List<String> names, List<String> casts, Map<String, ScanPushdown.Fetch> pulls) {}
+
+  private static Optional<Checked> check(DuckDBConnection conn, String sql, FragmentPlanner.Plan p,
       Map<String, Optional<RemoteTables.Layout>> layouts) {
     List<String> created = new ArrayList<>();
     String partials = "__quiver_check_" + UUID.randomUUID().toString().replace('-', '_');
@@ -338,7 +378,21 @@ public final class Fragments {
           return Optional.empty();
         }
       }
-      return Optional.of(List.of(names, anyCast ? casts : Collections.nCopies(names.size(), (String) null)));
+      // the pulls of the tables every fragment reads from other nodes, worked out once here
+      Map<String, Map<String, String>> pulled = new LinkedHashMap<>();
+      for (String t : p.broadcast()) {
+        layouts.getOrDefault(t, Optional.empty()).ifPresent(l -> pulled.put(t, l.columns()));
+      }
+      for (String t : p.shuffled().keySet()) {
+        layouts.getOrDefault(t, Optional.empty()).ifPresent(l -> pulled.put(t, l.columns()));
+      }
+      Map<String, ScanPushdown.Fetch> pulls = pulled.isEmpty() ? Map.of()
+          : ScanPushdown.overStandIns(conn, p.partialSql(), pulled);
+      if (!pulls.keySet().containsAll(pulled.keySet())) {
+        pulls = Map.of(); // each fragment plans its own pulls
+      }
+      return Optional.of(new Checked(names, anyCast ? casts : Collections.nCopies(names.size(), (String) null),
+          pulls));
     } catch (SQLException | RuntimeException e) {
       LOG.debug("fragment plan rejected by its check: {}", e.toString());
       return Optional.empty();

@@ -97,16 +97,17 @@ public final class QueryManager implements AutoCloseable {
    * the result once, within the result TTL.
    */
   public QueryExecution submit(String sql, SessionContext session, List<List<Object>> parameterRows) {
-    return submit(sql, session, parameterRows, null, 0);
+    return submit(sql, session, parameterRows, null, 0, null);
   }
 
   /**
    * As {@link #submit(String, SessionContext, List)}, under {@code queryId} when given: a fragment
    * or a shard read another node runs for one of its queries carries that query's id, and at most
-   * that query's memory budget ({@code memoryBytes}, 0 for this node's default).
+   * that query's memory budget ({@code memoryBytes}, 0 for this node's default); a fragment also
+   * brings how to fetch the tables it reads from other nodes ({@code fetchHints}, or null).
    */
   public QueryExecution submit(String sql, SessionContext session, List<List<Object>> parameterRows, QueryId queryId,
-      long memoryBytes) {
+      long memoryBytes, Map<String, ScanPushdown.Fetch> fetchHints) {
     String handle = UUID.randomUUID().toString();
     QueryStateMachine state = new QueryStateMachine(queryId != null ? queryId : QueryId.random(), session.user(),
         session.priority());
@@ -120,7 +121,8 @@ public final class QueryManager implements AutoCloseable {
       throw e;
     }
     QueryExecution exec = QueryExecution.prepare(handle, state, sql, session, conn, allocator, parameterRows,
-        config.batchRows(), reaper, remoteTables);
+        config.batchRows(), reaper, fetchHints == null ? remoteTables : RemoteTables.withFetchHints(remoteTables,
+        fetchHints));
     executions.put(handle, exec);
     unclaimedSince.put(handle, System.nanoTime());
     state.onTerminal(s -> {

@@ -52,6 +52,42 @@ public final class RemoteTables {
     default Optional<Layout> layout(String table) {
       return Optional.empty();
     }
+
+    /**
+     * For a fragment: how to fetch the tables it reads from other nodes, as its coordinator worked
+     * out (table name, any case → fetch), so that the node does not plan the pulls again; empty to
+     * plan them here.
+     */
+    default Optional<java.util.Map<String, ScanPushdown.Fetch>> fetchHints() {
+      return Optional.empty();
+    }
+  }
+
+  /** {@code locator} with the fetch plan a fragment's coordinator sent along. */
+  public static Locator withFetchHints(Locator locator, java.util.Map<String, ScanPushdown.Fetch> hints) {
+    java.util.Map<String, ScanPushdown.Fetch> byName = new java.util.TreeMap<>(String.CASE_INSENSITIVE_ORDER);
+    byName.putAll(hints);
+    return new Locator() {
+      @Override
+      public Optional<List<Part>> partsOf(String table) {
+        return locator.partsOf(table);
+      }
+
+      @Override
+      public boolean pushdown() {
+        return locator.pushdown();
+      }
+
+      @Override
+      public Optional<Layout> layout(String table) {
+        return locator.layout(table);
+      }
+
+      @Override
+      public Optional<java.util.Map<String, ScanPushdown.Fetch>> fetchHints() {
+        return Optional.of(byName);
+      }
+    };
   }
 
   /**
@@ -130,29 +166,32 @@ public final class RemoteTables {
         }
         if (fetches == null) {
           fetches = java.util.Map.of();
-          if (withData && locator.pushdown()) {
+          Optional<java.util.Map<String, ScanPushdown.Fetch>> hinted = locator.fetchHints();
+          if (withData && hinted.isPresent()) {
+            fetches = hinted.get(); // a fragment: its coordinator planned the pulls
+          } else if (withData && locator.pushdown()) {
             Optional<Fragments.Prepared> split = Fragments.plan(conn, sql, locator);
             if (split.isPresent()) {
               return conn.prepareStatement(Fragments.run(conn, split.get(), allocator));
             }
             fetches = ScanPushdown.analyze(conn, sql, locator);
-            if (fetches.size() > 1) {
-              // every table the statement reads from other nodes, pulled at once
-              List<Pull> pulls = new java.util.ArrayList<>();
-              for (java.util.Map.Entry<String, ScanPushdown.Fetch> f : fetches.entrySet()) {
-                Optional<List<Part>> of = f.getKey().equals(table) ? parts : locator.partsOf(f.getKey());
-                if (of.isEmpty()) {
-                  pulls.clear();
-                  break;
-                }
-                pulls.add(new Pull(f.getKey(), of.get(), f.getValue().select(),
-                    f.getValue().where() != null ? " WHERE " + f.getValue().where() : ""));
+          }
+          if (withData && fetches.size() > 1) {
+            // every table the statement reads from other nodes, pulled at once
+            List<Pull> pulls = new java.util.ArrayList<>();
+            for (java.util.Map.Entry<String, ScanPushdown.Fetch> f : fetches.entrySet()) {
+              Optional<List<Part>> of = f.getKey().equals(table) ? parts : locator.partsOf(f.getKey());
+              if (of.isEmpty()) {
+                pulls.clear();
+                break;
               }
-              if (!pulls.isEmpty()) {
-                attachTables(conn, pulls, allocator, true, resources);
-                pulls.forEach(pl -> attachedNames.add("'" + pl.table() + "'"));
-                continue;
-              }
+              pulls.add(new Pull(f.getKey(), of.get(), f.getValue().select(),
+                  f.getValue().where() != null ? " WHERE " + f.getValue().where() : ""));
+            }
+            if (!pulls.isEmpty()) {
+              attachTables(conn, pulls, allocator, true, resources);
+              pulls.forEach(pl -> attachedNames.add("'" + pl.table() + "'"));
+              continue;
             }
           }
         }
@@ -395,15 +434,35 @@ public final class RemoteTables {
    */
   static Remote start(String name, String query, String endpoint, BufferAllocator allocator,
       List<AutoCloseable> resources, String failure) {
+    return start(name, query, endpoint, allocator, resources, failure, null);
+  }
+
+  /** As above, for a fragment: with how to fetch the tables it reads from other nodes ({@code pulls}, or null). */
+  static Remote start(String name, String query, String endpoint, BufferAllocator allocator,
+      List<AutoCloseable> resources, String failure, java.util.Map<String, ScanPushdown.Fetch> pulls) {
     FlightClient client = NodeCalls.client(allocator, endpoint);
     resources.add(client);
     byte[] ticket;
     try {
+      java.util.Map<String, Object> body = new java.util.LinkedHashMap<>();
+      body.put("query", query);
       // a query's allocator is named by its id: the node runs this read under the same id and at most its budget
       String queryId = allocator.getName();
-      ticket = JSON.writeValueAsBytes(queryId != null && queryId.startsWith("q-")
-          ? java.util.Map.of("query", query, "query_id", queryId, "memory_bytes", allocator.getLimit())
-          : java.util.Map.of("query", query));
+      if (queryId != null && queryId.startsWith("q-")) {
+        body.put("query_id", queryId);
+        body.put("memory_bytes", allocator.getLimit());
+      }
+      if (pulls != null && !pulls.isEmpty()) {
+        java.util.Map<String, Object> fetches = new java.util.LinkedHashMap<>();
+        pulls.forEach((table, f) -> {
+          java.util.Map<String, Object> one = new java.util.LinkedHashMap<>();
+          one.put("select", f.select());
+          one.put("where", f.where());
+          fetches.put(table, one);
+        });
+        body.put("fetches", fetches);
+      }
+      ticket = JSON.writeValueAsBytes(body);
     } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
       throw new IllegalStateException(e);
     }

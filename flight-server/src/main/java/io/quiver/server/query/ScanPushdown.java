@@ -29,13 +29,13 @@ import org.slf4j.LoggerFactory;
  * filter that does not read back as valid SQL is left out, and any surprise turns pushdown off for
  * the statement: fewer rows are never fetched than the statement needs.
  */
-final class ScanPushdown {
+public final class ScanPushdown {
   private static final Logger LOG = LoggerFactory.getLogger(ScanPushdown.class);
   private static final ObjectMapper JSON = new ObjectMapper();
   private static final int MAX_TABLES = 8;
 
   /** How to fetch one table: a select list and an optional WHERE condition (null = all rows). */
-  record Fetch(String select, String where) {}
+  public record Fetch(String select, String where) {}
 
   private ScanPushdown() {}
 
@@ -71,6 +71,27 @@ final class ScanPushdown {
       if (standIns.isEmpty()) {
         return Map.of();
       }
+      return overStandIns(conn, sql, standIns);
+    } catch (SQLException | RuntimeException e) {
+      LOG.debug("no scan pushdown for this statement: {}", e.toString());
+      return Map.of();
+    } finally {
+      try (Statement s = conn.createStatement()) {
+        for (String table : standIns.keySet()) {
+          s.execute("DROP TABLE IF EXISTS temp.main." + ArrowSchemas.quoteIdentifier(table));
+        }
+      } catch (SQLException e) {
+        LOG.warn("dropping stand-in tables failed: {}", e.getMessage());
+      }
+    }
+  }
+
+  /**
+   * How to fetch each of {@code standIns} (table → columns), which exist on {@code conn} as empty
+   * tables, for {@code sql}; empty when the plan cannot be read.
+   */
+  static Map<String, Fetch> overStandIns(DuckDBConnection conn, String sql, Map<String, Map<String, String>> standIns) {
+    try {
       JsonNode plan;
       try (Statement s = conn.createStatement()) {
         s.execute("SET disabled_optimizers = 'statistics_propagation'");
@@ -95,14 +116,6 @@ final class ScanPushdown {
     } catch (SQLException | java.io.IOException | RuntimeException e) {
       LOG.debug("no scan pushdown for this statement: {}", e.toString());
       return Map.of();
-    } finally {
-      try (Statement s = conn.createStatement()) {
-        for (String table : standIns.keySet()) {
-          s.execute("DROP TABLE IF EXISTS temp.main." + ArrowSchemas.quoteIdentifier(table));
-        }
-      } catch (SQLException e) {
-        LOG.warn("dropping stand-in tables failed: {}", e.getMessage());
-      }
     }
   }
 
