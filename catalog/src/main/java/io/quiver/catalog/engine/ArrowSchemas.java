@@ -120,4 +120,12 @@ public final class ArrowSchemas {
   public static String quoteIdentifier(String name) {
     return '"' + name.replace("\"", "\"\"") + '"';
   }
+
+  /** The column list of a CREATE TABLE: {@code "a" INTEGER, "b" VARCHAR} for name → DuckDB type. */
+  public static String columnDefinitions(java.util.Map<String, String> columnTypes) {
+    StringBuilder b = new StringBuilder();
+    columnTypes.forEach((name, type) -> b.append(b.length() == 0 ? "" : ", ").append(quoteIdentifier(name))
+        .append(' ').append(type));
+    return b.toString();
+  }
 }

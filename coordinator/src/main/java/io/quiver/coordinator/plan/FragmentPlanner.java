@@ -394,18 +394,9 @@ public final class FragmentPlanner {
   private boolean joinedOnKey(Scope s, Item right, String group, UnionFind keys, String shardKey) {
     String rightKey = key(right, right.table.partitionColumn());
     for (int[] c : right.on) {
-      int eq = -1;
-      for (int i = c[0]; i < c[1]; i++) {
-        if (t.get(i).isSymbol("=") && t.get(i).depth() == s.depth) {
-          eq = i;
-        }
-      }
-      if (eq < 0 || !isColRef(range(c[0], eq)) || !isColRef(range(eq + 1, c[1]))) {
-        continue;
-      }
-      String a = resolve(s, range(c[0], eq));
-      String b = resolve(s, range(eq + 1, c[1]));
-      String other = rightKey.equals(a) ? b : rightKey.equals(b) ? a : null;
+      String[] sides = equatedColumns(s, c);
+      String other = sides == null ? null : rightKey.equals(sides[0]) ? sides[1]
+          : rightKey.equals(sides[1]) ? sides[0] : null;
       if (other == null) {
         continue;
       }
@@ -830,26 +821,33 @@ public final class FragmentPlanner {
   /** Unites both sides of every {@code a = b} conjunct of {@code s} that names two columns. */
   private void addConjuncts(Scope s, UnionFind keys) {
     for (int[] c : s.conjuncts) {
-      int eq = -1;
-      for (int i = c[0]; i < c[1]; i++) {
-        if (t.get(i).isSymbol("=") && t.get(i).depth() == s.depth) {
-          eq = i;
-        }
-      }
-      if (eq < 0) {
-        continue;
-      }
-      List<Integer> left = range(c[0], eq);
-      List<Integer> right = range(eq + 1, c[1]);
-      if (!isColRef(left) || !isColRef(right)) {
-        continue;
-      }
-      String a = resolve(s, left);
-      String b = resolve(s, right);
-      if (a != null && b != null) {
-        keys.union(a, b);
+      String[] sides = equatedColumns(s, c);
+      if (sides != null && sides[0] != null && sides[1] != null) {
+        keys.union(sides[0], sides[1]);
       }
     }
+  }
+
+  /**
+   * For a conjunct {@code a = b} between two column references, the keys both resolve to (either
+   * null when it is not a column of a FROM item); null for any other conjunct.
+   */
+  private String[] equatedColumns(Scope s, int[] c) {
+    int eq = -1;
+    for (int i = c[0]; i < c[1]; i++) {
+      if (t.get(i).isSymbol("=") && t.get(i).depth() == s.depth) {
+        eq = i;
+      }
+    }
+    if (eq < 0) {
+      return null;
+    }
+    List<Integer> left = range(c[0], eq);
+    List<Integer> right = range(eq + 1, c[1]);
+    if (!isColRef(left) || !isColRef(right)) {
+      return null;
+    }
+    return new String[] {resolve(s, left), resolve(s, right)};
   }
 
   private static List<Integer> range(int from, int to) {

@@ -82,10 +82,7 @@ public final class DistributedTables {
 
     /** The column list for a CREATE TABLE of a shard or staging table: {@code "a" INTEGER, ...}. */
     public String columnsSql() {
-      StringBuilder b = new StringBuilder();
-      columns.forEach((name, type) -> b.append(b.length() == 0 ? "" : ", ")
-          .append(ArrowSchemas.quoteIdentifier(name)).append(' ').append(type));
-      return b.toString();
+      return ArrowSchemas.columnDefinitions(columns);
     }
   }
 

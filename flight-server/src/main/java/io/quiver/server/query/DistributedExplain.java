@@ -41,27 +41,49 @@ public final class DistributedExplain {
       return Optional.empty();
     }
     String inner = m.group(1).trim();
-    try (PreparedStatement ps = conn.prepareStatement(inner)) {
-      return Optional.empty(); // everything is on this node: DuckDB explains it
-    } catch (SQLException e) {
-      if (RemoteTables.missingTable(e) == null) {
-        return Optional.empty(); // let DuckDB report the error
-      }
+    if (!readsOtherNodes(conn, inner)) {
+      return Optional.empty(); // DuckDB explains it, or reports the error
     }
     List<String[]> rows = plan(conn, inner, locator);
     if (rows.isEmpty()) {
       return Optional.empty();
     }
+    String table = planTable(conn, "step VARCHAR, node VARCHAR, sql VARCHAR");
+    fill(conn, table, rows);
+    return Optional.of("SELECT step, node, sql FROM " + table + " ORDER BY rowid");
+  }
+
+  /** True when {@code sql} names a table DuckDB does not have here (one of other nodes). */
+  private static boolean readsOtherNodes(DuckDBConnection conn, String sql) {
+    try (PreparedStatement ps = conn.prepareStatement(sql)) {
+      return false;
+    } catch (SQLException e) {
+      return RemoteTables.missingTable(e) != null;
+    }
+  }
+
+  /** A new temporary table with {@code columns} for the rows of a plan. */
+  private static String planTable(DuckDBConnection conn, String columns) throws SQLException {
     String table = "__quiver_explain_" + java.util.UUID.randomUUID().toString().replace('-', '_');
-    StringBuilder values = new StringBuilder();
-    for (String[] r : rows) {
-      values.append(values.length() == 0 ? "" : ", ").append('(').append(literal(r[0])).append(", ")
-          .append(literal(r[1])).append(", ").append(literal(r[2])).append(')');
-    }
     try (Statement s = conn.createStatement()) {
-      s.execute("CREATE TEMP TABLE " + table + " AS SELECT * FROM (VALUES " + values + ") AS p(step, node, sql)");
+      s.execute("CREATE TEMP TABLE " + table + " (" + columns + ")");
     }
-    return Optional.of("SELECT step, node, sql FROM " + table);
+    return table;
+  }
+
+  private static void fill(DuckDBConnection conn, String table, List<? extends Object[]> rows) throws SQLException {
+    if (rows.isEmpty()) {
+      return;
+    }
+    String marks = String.join(", ", java.util.Collections.nCopies(rows.get(0).length, "?"));
+    try (PreparedStatement insert = conn.prepareStatement("INSERT INTO " + table + " VALUES (" + marks + ")")) {
+      for (Object[] r : rows) {
+        for (int i = 0; i < r.length; i++) {
+          insert.setObject(i + 1, r[i]);
+        }
+        insert.executeUpdate();
+      }
+    }
   }
 
   /**
@@ -71,17 +93,10 @@ public final class DistributedExplain {
    */
   private static Optional<String> analyze(DuckDBConnection conn, String inner, RemoteTables.Locator locator,
       BufferAllocator allocator) throws SQLException {
-    try (PreparedStatement ps = conn.prepareStatement(inner)) {
-      return Optional.empty(); // everything is on this node: DuckDB's EXPLAIN ANALYZE
-    } catch (SQLException e) {
-      if (RemoteTables.missingTable(e) == null) {
-        return Optional.empty();
-      }
+    if (!readsOtherNodes(conn, inner)) {
+      return Optional.empty(); // DuckDB's EXPLAIN ANALYZE, or its error
     }
-    String table = "__quiver_explain_" + java.util.UUID.randomUUID().toString().replace('-', '_');
-    try (Statement s = conn.createStatement()) {
-      s.execute("CREATE TEMP TABLE " + table + " (" + ANALYZE_COLUMNS + ")");
-    }
+    String table = planTable(conn, ANALYZE_COLUMNS);
     String select = "SELECT step, node, row_count, milliseconds, sql FROM " + table;
     if (allocator == null) {
       return Optional.of(select);
@@ -106,14 +121,7 @@ public final class DistributedExplain {
           "tables of other nodes fetched (with scan pushdown where possible), then run here: "
           + inner.replaceAll("\\s+", " ")});
     }
-    try (PreparedStatement insert = conn.prepareStatement("INSERT INTO " + table + " VALUES (?, ?, ?, ?, ?)")) {
-      for (Object[] r : rows) {
-        for (int i = 0; i < r.length; i++) {
-          insert.setObject(i + 1, r[i]);
-        }
-        insert.executeUpdate();
-      }
-    }
+    fill(conn, table, rows);
     return Optional.of(select + " ORDER BY rowid");
   }
 
@@ -150,9 +158,5 @@ public final class DistributedExplain {
 
   private static String node(RemoteTables.Part p) {
     return p.endpoint() == null ? "this node" : p.endpoint();
-  }
-
-  private static String literal(String v) {
-    return v == null ? "NULL" : "'" + v.replace("'", "''") + "'";
   }
 }

@@ -105,13 +105,15 @@ public final class Fragments {
       byEndpoint.computeIfAbsent(best, k -> new ArrayList<>()).add(i);
     }
     Map<String, String> fragments = new LinkedHashMap<>();
+    Map<String, Map<String, String>> bucketFilters = new LinkedHashMap<>(); // endpoint → shuffled table → condition
     for (Map.Entry<String, List<Integer>> e : byEndpoint.entrySet()) {
       Map<String, List<String>> shardTables = new LinkedHashMap<>();
       for (String g : p.grouped()) {
         RemoteTables.Layout l = layouts.get(g).orElseThrow();
         shardTables.put(g, e.getValue().stream().map(i -> l.shards().get(i).table()).toList());
       }
-      fragments.put(e.getKey(), p.fragment(shardTables, pullFilters(p, layouts, anchor, e.getValue())));
+      bucketFilters.put(e.getKey(), pullFilters(p, layouts, anchor, e.getValue()));
+      fragments.put(e.getKey(), p.fragment(shardTables, bucketFilters.get(e.getKey())));
     }
     if (fragments.isEmpty()) {
       return Optional.empty();
@@ -122,9 +124,8 @@ public final class Fragments {
     }
     Map<String, Map<String, ScanPushdown.Fetch>> pulls = new LinkedHashMap<>();
     if (!checked.get().pulls().isEmpty()) {
-      for (Map.Entry<String, List<Integer>> e : byEndpoint.entrySet()) {
-        pulls.put(e.getKey(), fragmentPulls(p, checked.get().pulls(), pullFilters(p, layouts, anchor, e.getValue()),
-            layouts));
+      for (String endpoint : byEndpoint.keySet()) {
+        pulls.put(endpoint, fragmentPulls(p, checked.get().pulls(), bucketFilters.get(endpoint), layouts));
       }
     }
     int usedShards = byEndpoint.values().stream().mapToInt(List::size).sum();
@@ -168,16 +169,9 @@ public final class Fragments {
     List<String> streams = new ArrayList<>();
     List<AutoCloseable> scans = new ArrayList<>();
     try {
-      int n = 0;
-      List<RemoteTables.Remote> started = new ArrayList<>();
-      for (Map.Entry<String, String> f : prepared.fragments().entrySet()) {
-        String stream = partials + "_" + (n++);
-        started.add(RemoteTables.start(stream, f.getValue(), f.getKey(), allocator, scans,
-            "the fragment of this query on node " + f.getKey() + " failed", prepared.pulls().get(f.getKey())));
-        streams.add(stream);
-      }
-      for (RemoteTables.Remote r : started) {
+      for (RemoteTables.Remote r : startAll(prepared, partials + "_", allocator, scans)) {
         RemoteTables.register(conn, r, allocator, scans);
+        streams.add(r.name());
       }
       try (Statement s = conn.createStatement()) {
         s.execute("CREATE TEMP TABLE " + partials + " AS " + String.join(" UNION ALL ",
@@ -206,13 +200,8 @@ public final class Fragments {
     List<AutoCloseable> scans = new ArrayList<>();
     long start = System.nanoTime();
     try (Statement s = conn.createStatement()) {
-      List<RemoteTables.Remote> started = new ArrayList<>();
+      List<RemoteTables.Remote> started = startAll(prepared, partials + "_s", allocator, scans);
       int n = 0;
-      for (Map.Entry<String, String> f : prepared.fragments().entrySet()) {
-        started.add(RemoteTables.start(partials + "_s" + (n++), f.getValue(), f.getKey(), allocator, scans,
-            "the fragment of this query on node " + f.getKey() + " failed", prepared.pulls().get(f.getKey())));
-      }
-      n = 0;
       for (Map.Entry<String, String> f : prepared.fragments().entrySet()) {
         RemoteTables.Remote r = started.get(n);
         RemoteTables.register(conn, r, allocator, scans);
@@ -232,6 +221,20 @@ public final class Fragments {
       QueryExecution.closeAll(scans);
     }
     return rows;
+  }
+
+  /**
+   * Starts every fragment on its node (none is waited for), as streams named {@code prefix} + its
+   * position, in the order of {@link Prepared#fragments()}.
+   */
+  private static List<RemoteTables.Remote> startAll(Prepared prepared, String prefix, BufferAllocator allocator,
+      List<AutoCloseable> scans) {
+    List<RemoteTables.Remote> started = new ArrayList<>();
+    for (Map.Entry<String, String> f : prepared.fragments().entrySet()) {
+      started.add(RemoteTables.start(prefix + started.size(), f.getValue(), f.getKey(), allocator, scans,
+          "the fragment of this query on node " + f.getKey() + " failed", prepared.pulls().get(f.getKey())));
+    }
+    return started;
   }
 
   private static long count(Statement s, String sql) throws SQLException {
@@ -340,10 +343,8 @@ public final class Fragments {
         if (e.getValue().isEmpty()) {
           continue;
         }
-        StringBuilder ddl = new StringBuilder();
-        e.getValue().get().columns().forEach((c, type) -> ddl.append(ddl.length() == 0 ? "" : ", ")
-            .append(ArrowSchemas.quoteIdentifier(c)).append(' ').append(type));
-        s.execute("CREATE TEMP TABLE " + ArrowSchemas.quoteIdentifier(e.getKey()) + " (" + ddl + ")");
+        s.execute("CREATE TEMP TABLE " + ArrowSchemas.quoteIdentifier(e.getKey()) + " ("
+            + ArrowSchemas.columnDefinitions(e.getValue().get().columns()) + ")");
         created.add("temp.main." + ArrowSchemas.quoteIdentifier(e.getKey()));
       }
       List<String[]> original = describe(s, sql);

@@ -237,11 +237,9 @@ public final class RemoteTables {
         if (!withData && !parts.isEmpty() && parts.get(0).columns() != null && parts.get(0).externalQuery() == null) {
           // only to describe the statement: an empty stand-in with the table's columns, no call to any node
           String empty = "__quiver_empty_" + pull.table();
-          StringBuilder ddl = new StringBuilder();
-          parts.get(0).columns().forEach((c, type) -> ddl.append(ddl.length() == 0 ? "" : ", ")
-              .append(ArrowSchemas.quoteIdentifier(c)).append(' ').append(type));
           try (java.sql.Statement s = conn.createStatement()) {
-            s.execute("CREATE TEMP TABLE " + ArrowSchemas.quoteIdentifier(empty) + " (" + ddl + ")");
+            s.execute("CREATE TEMP TABLE " + ArrowSchemas.quoteIdentifier(empty) + " ("
+                + ArrowSchemas.columnDefinitions(parts.get(0).columns()) + ")");
           }
           union.add("SELECT * FROM " + ArrowSchemas.quoteIdentifier(empty));
           continue;
@@ -334,6 +332,7 @@ public final class RemoteTables {
     }
   }
 
+  /** Exports {@code reader} through the C data interface and registers it on {@code conn} as scan {@code name}. */
   private static void registerReader(DuckDBConnection conn, String name, org.apache.arrow.vector.ipc.ArrowReader reader,
       BufferAllocator allocator, List<AutoCloseable> resources) {
     ArrowArrayStream exported = ArrowArrayStream.allocateNew(allocator);
@@ -356,10 +355,7 @@ public final class RemoteTables {
     }
     FlightStreamReader reader = FlightStreamReader.empty(allocator, schema);
     resources.add(reader);
-    ArrowArrayStream exported = ArrowArrayStream.allocateNew(allocator);
-    resources.add(exported);
-    Data.exportArrayStream(allocator, reader, exported);
-    conn.registerArrowStream(name, exported);
+    registerReader(conn, name, reader, allocator, resources);
   }
 
   /** The table DuckDB reports missing in {@code e}, or null when it reports something else. */
@@ -417,10 +413,7 @@ public final class RemoteTables {
           + p.endpoint() + ") could not run its query: " + e.getMessage(), e);
     }
     resources.add(reader);
-    ArrowArrayStream exported = ArrowArrayStream.allocateNew(allocator);
-    resources.add(exported);
-    Data.exportArrayStream(allocator, reader, exported);
-    conn.registerArrowStream(name, exported);
+    registerReader(conn, name, reader, allocator, resources);
   }
 
   /** A read started on another node: the node works on it from the moment it is started. */
@@ -484,9 +477,6 @@ public final class RemoteTables {
     }
     FlightStreamReader reader = new FlightStreamReader(allocator, r.stream());
     resources.add(reader);
-    ArrowArrayStream exported = ArrowArrayStream.allocateNew(allocator);
-    resources.add(exported);
-    Data.exportArrayStream(allocator, reader, exported);
-    conn.registerArrowStream(r.name(), exported);
+    registerReader(conn, r.name(), reader, allocator, resources);
   }
 }

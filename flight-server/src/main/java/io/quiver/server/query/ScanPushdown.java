@@ -59,11 +59,9 @@ public final class ScanPushdown {
             return Map.of();
           }
           Map<String, String> columns = parts.get().get(0).columns();
-          StringBuilder ddl = new StringBuilder();
-          columns.forEach((c, t) -> ddl.append(ddl.length() == 0 ? "" : ", ").append(ArrowSchemas.quoteIdentifier(c))
-              .append(' ').append(t));
           try (Statement s = conn.createStatement()) {
-            s.execute("CREATE TEMP TABLE " + ArrowSchemas.quoteIdentifier(table) + " (" + ddl + ")");
+            s.execute("CREATE TEMP TABLE " + ArrowSchemas.quoteIdentifier(table) + " ("
+                + ArrowSchemas.columnDefinitions(columns) + ")");
           }
           standIns.put(table, columns);
         }
