@@ -118,6 +118,7 @@ public final class QuiverFlightSqlProducer implements FlightSqlProducer, AutoClo
   private final ObjectMapper json = new ObjectMapper();
   private volatile DistributedWrites writes;
   private volatile ShardTransactions shardTransactions;
+  private volatile io.quiver.shuffle.ShuffleBuffers shuffles;
 
   public QuiverFlightSqlProducer(DuckDbEngine engine, BufferAllocator allocator, QueryManager queries,
       PreparedStatementRegistry prepared, String version) {
@@ -135,6 +136,11 @@ public final class QuiverFlightSqlProducer implements FlightSqlProducer, AutoClo
   public void enableDistributedWrites(DistributedWrites writes, ShardTransactions shardTransactions) {
     this.writes = writes;
     this.shardTransactions = shardTransactions;
+  }
+
+  /** Takes the push shuffles other nodes send here (DoPut) and sends this node's (DoGet of a send ticket). */
+  public void enableShuffles(io.quiver.shuffle.ShuffleBuffers buffers) {
+    this.shuffles = buffers;
   }
 
   /** Runs {@code sql} as a distributed write when it writes to (or drops) a distributed table. */
@@ -639,9 +645,20 @@ public final class QuiverFlightSqlProducer implements FlightSqlProducer, AutoClo
   public void getStream(CallContext context, Ticket ticket, ServerStreamListener listener) {
     byte[] bytes = ticket.getBytes();
     if (looksLikeJson(bytes)) {
+      if (isShuffleSend(bytes)) {
+        io.quiver.shuffle.ShuffleBuffers buffers = shuffles;
+        if (buffers == null) {
+          listener.error(FlightErrors.toFlight(QuiverException.user(ErrorCode.NOT_SUPPORTED,
+              "this node is not in a cluster; it sends no shuffles")));
+          return;
+        }
+        io.quiver.server.query.ShuffleSends.serve(bytes, queries, sessions.contextOf(context), buffers.config(),
+            allocator, listener);
+        return;
+      }
       stream(listener, () -> {
         QueryExecution exec = queries.submit(jsonQuery(bytes, "ticket"), sessions.contextOf(context), List.of(),
-            jsonQueryId(bytes), jsonMemoryBytes(bytes), jsonFetchHints(bytes));
+            jsonQueryId(bytes), jsonMemoryBytes(bytes), jsonFragmentInputs(bytes));
         ResultStreamer.stream(queries.claim(exec.handle()), listener);
       });
       return;
@@ -685,10 +702,23 @@ public final class QuiverFlightSqlProducer implements FlightSqlProducer, AutoClo
         : new String(cmd, StandardCharsets.UTF_8), sessions.contextOf(context)).dataset()));
   }
 
-  /** DoPut: Flight SQL commands, or rows of another coordinator's distributed write for a shard. */
+  /**
+   * DoPut: Flight SQL commands, rows of another coordinator's distributed write for a shard, or rows
+   * another node's shuffle sends here.
+   */
   @Override
   public Runnable acceptPut(CallContext context, FlightStream flightStream, StreamListener<PutResult> ackStream) {
     FlightDescriptor d = flightStream.getDescriptor();
+    java.util.Optional<io.quiver.shuffle.ShuffleDescriptor> shuffle = io.quiver.shuffle.ShuffleDescriptor.of(d);
+    if (shuffle.isPresent()) {
+      return () -> put(ackStream, () -> {
+        io.quiver.shuffle.ShuffleBuffers buffers = shuffles;
+        if (buffers == null) {
+          throw QuiverException.user(ErrorCode.NOT_SUPPORTED, "this node is not in a cluster; it takes no shuffles");
+        }
+        buffers.accept(shuffle.get(), flightStream);
+      });
+    }
     String[] append = d.isCommand() && looksLikeJson(d.getCommand()) ? DistributedWrites.appendTarget(d.getCommand())
         : null;
     if (append == null) {
@@ -802,15 +832,30 @@ public final class QuiverFlightSqlProducer implements FlightSqlProducer, AutoClo
     }
   }
 
-  /** How a fragment's coordinator wants its pulls done ({@code "fetches": {table: {select, where}}}), or null. */
-  private java.util.Map<String, io.quiver.server.query.ScanPushdown.Fetch> jsonFetchHints(byte[] bytes) {
+  private boolean isShuffleSend(byte[] bytes) {
     try {
-      JsonNode f = json.readTree(bytes).get("fetches");
-      if (f == null || !f.isObject()) {
+      return io.quiver.server.query.ShuffleSends.isSend(json.readTree(bytes));
+    } catch (java.io.IOException e) {
+      return false;
+    }
+  }
+
+  /**
+   * What a fragment's coordinator sent along ({@code "fetches": {table: {select, where}}} and
+   * {@code "shuffles": {name: {exchange, target, senders}}}), or null when neither (or a malformed
+   * one) is there.
+   */
+  private io.quiver.server.query.RemoteTables.FragmentInputs jsonFragmentInputs(byte[] bytes) {
+    try {
+      JsonNode root = json.readTree(bytes);
+      JsonNode f = root.get("fetches");
+      JsonNode sh = root.get("shuffles");
+      if ((f == null || !f.isObject()) && (sh == null || !sh.isObject())) {
         return null;
       }
       java.util.Map<String, io.quiver.server.query.ScanPushdown.Fetch> hints = new java.util.LinkedHashMap<>();
-      for (java.util.Iterator<java.util.Map.Entry<String, JsonNode>> it = f.fields(); it.hasNext(); ) {
+      for (java.util.Iterator<java.util.Map.Entry<String, JsonNode>> it = f == null ? java.util.Collections
+          .<java.util.Map.Entry<String, JsonNode>>emptyIterator() : f.fields(); it.hasNext(); ) {
         java.util.Map.Entry<String, JsonNode> e = it.next();
         JsonNode select = e.getValue().get("select");
         JsonNode where = e.getValue().get("where");
@@ -820,7 +865,14 @@ public final class QuiverFlightSqlProducer implements FlightSqlProducer, AutoClo
         hints.put(e.getKey(), new io.quiver.server.query.ScanPushdown.Fetch(select.asText(),
             where == null || where.isNull() ? null : where.asText()));
       }
-      return hints;
+      java.util.Map<String, io.quiver.server.query.RemoteTables.ShuffleInput> inputs = new java.util.LinkedHashMap<>();
+      for (java.util.Iterator<java.util.Map.Entry<String, JsonNode>> it = sh == null ? java.util.Collections
+          .<java.util.Map.Entry<String, JsonNode>>emptyIterator() : sh.fields(); it.hasNext(); ) {
+        java.util.Map.Entry<String, JsonNode> e = it.next();
+        inputs.put(e.getKey(), new io.quiver.server.query.RemoteTables.ShuffleInput(e.getValue().path("exchange")
+            .asText(), e.getValue().path("target").asInt(-1), e.getValue().path("senders").asInt(0)));
+      }
+      return new io.quiver.server.query.RemoteTables.FragmentInputs(hints, inputs);
     } catch (java.io.IOException e) {
       return null;
     }

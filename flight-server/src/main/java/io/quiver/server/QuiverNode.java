@@ -51,6 +51,7 @@ public final class QuiverNode implements AutoCloseable {
   private ShardTransactions shardTransactions;
   private Repartitioning moves;
   private NodeClients nodeClients;
+  private io.quiver.shuffle.ShuffleBuffers shuffles;
   private final java.util.Map<String, RemoteTables.Part> externals = new java.util.concurrent.ConcurrentHashMap<>();
   private final RemoteTables.Locator externalSources = name -> java.util.Optional.ofNullable(externals.get(
       name.toLowerCase(java.util.Locale.ROOT))).map(List::of);
@@ -99,6 +100,10 @@ public final class QuiverNode implements AutoCloseable {
       cluster = new ClusterService(identity, engine, queries::activeQueries, flightServices::serviceFacts);
       nodeClients = new NodeClients(allocator);
       DistributedTables distributed = new DistributedTables(cluster, engine, allocator, nodeClients);
+      shuffles = new io.quiver.shuffle.ShuffleBuffers(allocator,
+          io.quiver.shuffle.ShuffleConfig.defaults(config.dataDir()));
+      producer.enableShuffles(shuffles);
+      queries.setShuffles(shuffles);
       shardTransactions = new ShardTransactions(engine, allocator, name -> queries.remoteTables().partsOf(name));
       DistributedWrites writes = new DistributedWrites(distributed, cluster, engine, allocator, nodeClients,
           queries::remoteTables);
@@ -143,6 +148,11 @@ public final class QuiverNode implements AutoCloseable {
         return t;
       });
       housekeeping.scheduleWithFixedDelay(prepared::expireIdle, 1, 1, TimeUnit.MINUTES);
+      if (shuffles != null) {
+        io.quiver.shuffle.ShuffleBuffers buffers = shuffles;
+        housekeeping.scheduleWithFixedDelay(() -> buffers.sweep(buffers.config().idleExchange()), 1, 1,
+            TimeUnit.MINUTES);
+      }
     } catch (IOException | RuntimeException e) {
       close();
       throw e;
@@ -221,6 +231,9 @@ public final class QuiverNode implements AutoCloseable {
         Thread.currentThread().interrupt();
       }
       server = null;
+    }
+    if (shuffles != null) {
+      shuffles.close();
     }
     if (moves != null) {
       moves.close();

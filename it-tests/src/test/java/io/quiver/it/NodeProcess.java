@@ -62,6 +62,11 @@ final class NodeProcess implements AutoCloseable {
     return new NodeProcess(p, port.get(60, TimeUnit.SECONDS), out, pump);
   }
 
+  /** What the node has printed so far. */
+  String output() {
+    return output.toString();
+  }
+
   long pid() {
     return process.pid();
   }

@@ -179,6 +179,96 @@ class TpchClusterTest {
     assertEquals("3", ItSql.scalar(port, "SELECT count(*) FROM trex_db_nodes() WHERE status = 'alive'"));
   }
 
+  /** A send's ticket: {@code rows} generated rows of about 200 bytes, all for bucket 0, to one target. */
+  private static String sendTicket(String queryId, String exchange, String query, int target, int sender,
+      int senders, long memoryBytes) {
+    return "{\"shuffle_send\": \"" + exchange + "\", \"query\": \"" + query + "\", \"query_id\": \"" + queryId
+        + "\", \"memory_bytes\": " + memoryBytes + ", \"targets\": [{\"endpoint\": \"127.0.0.1:"
+        + nodes.get(target).port() + "\", \"buckets\": [0]}], \"sender\": " + sender + ", \"senders\": " + senders
+        + "}";
+  }
+
+  /** A fragment's ticket reading what {@code senders} nodes push to it in {@code exchange}. */
+  private static String readerTicket(String queryId, String exchange, int senders, long memoryBytes) {
+    return "{\"query\": \"SELECT count(*) AS n, sum(length(c)) AS bytes FROM __quiver_pull_big\", \"query_id\": \""
+        + queryId + "\", \"memory_bytes\": " + memoryBytes + ", \"shuffles\": {\"__quiver_pull_big\": {\"exchange\": \""
+        + exchange + "\", \"target\": 0, \"senders\": " + senders + "}}}";
+  }
+
+  /** The one row of a ticket's answer, as text. */
+  private static List<String> ticketRow(int port, String ticketJson) throws Exception {
+    try (FlightClient client = FlightClient.builder(allocator, Location.forGrpcInsecure("127.0.0.1", port)).build();
+        org.apache.arrow.flight.FlightStream stream = client.getStream(new org.apache.arrow.flight.Ticket(
+            ticketJson.getBytes(java.nio.charset.StandardCharsets.UTF_8)))) {
+      List<String> row = new java.util.ArrayList<>();
+      while (stream.next()) {
+        for (int i = 0; i < stream.getRoot().getRowCount() && row.isEmpty(); i++) {
+          for (org.apache.arrow.vector.FieldVector v : stream.getRoot().getFieldVectors()) {
+            row.add(String.valueOf(v.getObject(i)));
+          }
+        }
+      }
+      return row;
+    }
+  }
+
+  private static long spillFiles(Path spillDir) throws java.io.IOException {
+    if (!java.nio.file.Files.isDirectory(spillDir)) {
+      return 0;
+    }
+    try (java.util.stream.Stream<Path> files = java.nio.file.Files.list(spillDir)) {
+      return files.filter(f -> f.getFileName().toString().startsWith("shuffle-big-")).count();
+    }
+  }
+
+  @Test
+  void aPushShuffleLargerThanItsMemoryShareSpillsToDiskAndFinishes() throws Exception {
+    // two nodes push 2 x 60,000 rows of ~200 bytes (~25 MB) to node 0's fragment; the query's budget is 64 MiB, so
+    // node 0 keeps at most 16 MiB of them in memory and spills the rest
+    String q = "q-00000000-0000-0000-0000-0000000000a1";
+    long budget = 64L << 20;
+    String rows = "SELECT repeat('x', 200) || i AS c, 0 AS __quiver_bucket FROM range(60000) t(i)";
+    java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(2);
+    try {
+      java.util.concurrent.Future<List<String>> a = pool.submit(() -> ticketRow(nodes.get(1).port(),
+          sendTicket(q, "big", rows, 0, 0, 2, budget)));
+      java.util.concurrent.Future<List<String>> b = pool.submit(() -> ticketRow(nodes.get(2).port(),
+          sendTicket(q, "big", rows, 0, 1, 2, budget)));
+      // each send answers target, endpoint, rows, batches once node 0 holds its rows (nothing reads them yet)
+      assertEquals("60000", a.get().get(2));
+      assertEquals("60000", b.get().get(2));
+      Path spill = dir.resolve("d0").resolve("tmp").resolve("shuffle");
+      assertTrue(spillFiles(spill) > 0, "node 0 spilled what exceeded its share to " + spill);
+      List<String> read = ticketRow(nodes.get(0).port(), readerTicket(q, "big", 2, budget));
+      long bytes = 2 * (60_000L * 200 + 10 + 90 * 2 + 900 * 3 + 9_000 * 4 + 50_000 * 5);
+      assertEquals(List.of("120000", Long.toString(bytes)), read, "every pushed row arrived once, spilled or not");
+      assertEquals(0, spillFiles(spill), "the spill files are gone once read");
+    } finally {
+      pool.shutdownNow();
+    }
+  }
+
+  @Test
+  void aFailingShuffleSendFailsItsFragmentWithTheReason() throws Exception {
+    String q = "q-00000000-0000-0000-0000-0000000000a2";
+    java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(1);
+    try {
+      java.util.concurrent.Future<List<String>> bad = pool.submit(() -> ticketRow(nodes.get(1).port(),
+          sendTicket(q, "broken", "SELECT no_such_column AS c, 0 AS __quiver_bucket FROM range(10)", 0, 0, 2, 0)));
+      org.apache.arrow.flight.FlightRuntimeException e = org.junit.jupiter.api.Assertions.assertThrows(
+          org.apache.arrow.flight.FlightRuntimeException.class, () -> ticketRow(nodes.get(0).port(),
+              readerTicket(q, "broken", 2, 0)));
+      assertTrue(e.getMessage().contains("no_such_column") && e.getMessage().contains("shuffle " + q + "/broken"),
+          "the fragment fails at once with the sender's reason, not after waiting for the second sender: "
+          + e.getMessage());
+      java.util.concurrent.ExecutionException sent = org.junit.jupiter.api.Assertions.assertThrows(
+          java.util.concurrent.ExecutionException.class, bad::get);
+      assertTrue(sent.getCause().getMessage().contains("no_such_column"), sent.getCause().getMessage());
+    } finally {
+      pool.shutdownNow();
+    }
+  }
+
   @Test
   void joinStrategiesAndShardPruningShowInExplainAndGiveOracleResults() throws Exception {
     int port = nodes.get(2).port();
@@ -206,10 +296,29 @@ class TpchClusterTest {
     // shuffle: in Q2, part (hashed on its key, not co-located with partsupp) is tied to partsupp's key by
     // p_partkey = ps_partkey, also inside the correlated subquery: partsupp's shards stay in place and every fragment
     // pulls only the part rows whose p_partkey hashes to its shards
-    plan = ItSql.query(port, "EXPLAIN " + TpchQueries.query(2)).get(0).get(2);
+    List<List<String>> q2 = ItSql.query(port, "EXPLAIN " + TpchQueries.query(2));
+    plan = q2.get(0).get(2);
     assertTrue(plan.startsWith("fragments over the shards of partsupp;") && plan.contains(
         "shuffled to the fragments by hash of the join column: part on p_partkey"), plan);
+    // a push shuffle: each node holding shards of part reads them once (filtered, with their bucket) and routes the
+    // rows to the fragments, which read them as they arrive
+    List<List<String>> sends = q2.stream().filter(r -> r.get(0).equals("shuffle")).toList();
+    assertEquals(3, sends.size(), q2.toString());
+    assertEquals(3, sends.stream().map(r -> r.get(1)).distinct().count(), q2.toString());
+    assertTrue(sends.stream().allMatch(r -> r.get(2).contains("AS \"__quiver_bucket\" FROM (SELECT * FROM \"part_")
+        && r.get(2).contains("suffix(p_type, 'BRASS')") && r.get(2).contains("rows routed by __quiver_bucket to")),
+        sends.toString());
+    assertTrue(q2.stream().filter(r -> r.get(0).equals("fragment")).allMatch(r -> r.get(2).contains(
+        "\"part\" AS NOT MATERIALIZED (SELECT * FROM \"__quiver_pull_part\")")), q2.toString());
     assertSameAsOracle(port, TpchQueries.query(2));
+    List<List<String>> q2Analyzed = ItSql.query(port, "EXPLAIN ANALYZE " + TpchQueries.query(2));
+    long shuffled = q2Analyzed.stream().filter(r -> r.get(0).equals("shuffle")).mapToLong(r -> Long.parseLong(
+        r.get(2))).sum();
+    try (Statement s = oracle.createStatement(); ResultSet rs = s.executeQuery("SELECT count(*) FROM part WHERE "
+        + "p_size = 15 AND p_type LIKE '%BRASS'")) {
+      rs.next();
+      assertEquals(rs.getLong(1), shuffled, "each part row passing Q2's filter is shuffled once: " + q2Analyzed);
+    }
     // shard pruning: a literal condition on the shard key leaves the shards holding those keys
     String pruned = "SELECT o_orderkey, count(*) AS lines, sum(l_extendedprice) AS price FROM orders, lineitem "
         + "WHERE o_orderkey = l_orderkey AND o_orderkey IN (1, 7) GROUP BY o_orderkey ORDER BY o_orderkey";

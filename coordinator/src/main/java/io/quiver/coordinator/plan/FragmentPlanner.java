@@ -104,7 +104,8 @@ public final class FragmentPlanner {
     /**
      * The SQL one node runs: its shards of each co-located table under the table's own name, each
      * shuffled table as the rows of all its shards that {@code pullFilters} keeps (the rows whose
-     * shuffle column hashes to this node's shards), then the partial query.
+     * shuffle column hashes to this node's shards; an empty filter when the rows arrive already
+     * routed, by a push shuffle), then the partial query.
      */
     public String fragment(Map<String, List<String>> shardTables, Map<String, String> pullFilters) {
       StringBuilder b = new StringBuilder("WITH ");
@@ -120,7 +121,8 @@ public final class FragmentPlanner {
       }
       for (Map.Entry<String, String> e : pullFilters.entrySet()) {
         b.append(first ? "" : ", ").append(quote(e.getKey())).append(" AS NOT MATERIALIZED (SELECT * FROM ")
-            .append(quote(PULL_PREFIX + e.getKey())).append(" WHERE ").append(e.getValue()).append(')');
+            .append(quote(PULL_PREFIX + e.getKey())).append(e.getValue().isEmpty() ? "" : " WHERE " + e.getValue())
+            .append(')');
         first = false;
       }
       return b.append(' ').append(partialSql).toString();

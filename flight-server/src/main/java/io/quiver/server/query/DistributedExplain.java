@@ -137,6 +137,7 @@ public final class DistributedExplain {
     Optional<Fragments.Prepared> split = Fragments.plan(conn, inner, locator);
     if (split.isPresent()) {
       rows.add(new String[] {"plan", "this node", split.get().summary()});
+      split.get().sends().forEach(send -> rows.add(new String[] {"shuffle", send.endpoint(), send.describe()}));
       split.get().fragments().forEach((endpoint, sql) -> rows.add(new String[] {"fragment", endpoint, sql}));
       rows.add(new String[] {"final", "this node", split.get().finalSql("<rows of the " + split.get().fragments()
           .size() + " fragment(s)>")});

@@ -37,9 +37,14 @@ public final class Fragments {
   private static final Logger LOG = LoggerFactory.getLogger(Fragments.class);
   private static volatile Set<String> aggregateNames;
 
-  /** A checked split, ready to run: per node endpoint, the fragment's SQL. */
+  /**
+   * A checked split, ready to run: per node endpoint, the fragment's SQL and what is sent along
+   * with it ({@code inputs}); the push shuffles that feed the fragments ({@code sends}, one per
+   * node holding shards of a shuffled table).
+   */
   public record Prepared(FragmentPlanner.Plan plan, Map<String, String> fragments, List<String> names,
-      List<String> castTypes, int shardsUsed, int shardsTotal, Map<String, Map<String, ScanPushdown.Fetch>> pulls) {
+      List<String> castTypes, int shardsUsed, int shardsTotal, Map<String, RemoteTables.FragmentInputs> inputs,
+      List<ShuffleSends.Send> sends) {
     /** The final query over {@code partials}. */
     public String finalSql(String partials) {
       return plan.finalSql(partials, names, castTypes);
@@ -104,16 +109,17 @@ public final class Fragments {
       }
       byEndpoint.computeIfAbsent(best, k -> new ArrayList<>()).add(i);
     }
+    // a shuffled table's rows arrive already routed (push shuffle): its fragments read them unfiltered
+    Map<String, String> arriving = new LinkedHashMap<>();
+    p.shuffled().keySet().forEach(t -> arriving.put(t, ""));
     Map<String, String> fragments = new LinkedHashMap<>();
-    Map<String, Map<String, String>> bucketFilters = new LinkedHashMap<>(); // endpoint → shuffled table → condition
     for (Map.Entry<String, List<Integer>> e : byEndpoint.entrySet()) {
       Map<String, List<String>> shardTables = new LinkedHashMap<>();
       for (String g : p.grouped()) {
         RemoteTables.Layout l = layouts.get(g).orElseThrow();
         shardTables.put(g, e.getValue().stream().map(i -> l.shards().get(i).table()).toList());
       }
-      bucketFilters.put(e.getKey(), pullFilters(p, layouts, anchor, e.getValue()));
-      fragments.put(e.getKey(), p.fragment(shardTables, bucketFilters.get(e.getKey())));
+      fragments.put(e.getKey(), p.fragment(shardTables, arriving));
     }
     if (fragments.isEmpty()) {
       return Optional.empty();
@@ -122,42 +128,86 @@ public final class Fragments {
     if (checked.isEmpty()) {
       return Optional.empty();
     }
-    Map<String, Map<String, ScanPushdown.Fetch>> pulls = new LinkedHashMap<>();
-    if (!checked.get().pulls().isEmpty()) {
-      for (String endpoint : byEndpoint.keySet()) {
-        pulls.put(endpoint, fragmentPulls(p, checked.get().pulls(), bucketFilters.get(endpoint), layouts));
+    // the push shuffles: per shuffled table, one send per node holding its shards, to every fragment
+    List<ShuffleSends.Send> sends = new ArrayList<>();
+    Map<String, RemoteTables.ShuffleInput> exchangeOf = new LinkedHashMap<>(); // pull name → exchange, senders
+    for (Map.Entry<String, String> e : p.shuffled().entrySet()) {
+      Optional<List<ShuffleSends.Send>> of = sends(e.getKey(), e.getValue(), layouts.get(e.getKey()).orElseThrow(),
+          anchor, byEndpoint, checked.get().pulls().get(e.getKey()));
+      if (of.isEmpty()) {
+        return Optional.empty(); // a shard without an alive copy: the gather path reports it
       }
+      sends.addAll(of.get());
+      exchangeOf.put(FragmentPlanner.Plan.PULL_PREFIX + e.getKey(), new RemoteTables.ShuffleInput(
+          of.get().get(0).exchange(), -1, of.get().size()));
+    }
+    Map<String, RemoteTables.FragmentInputs> inputs = new LinkedHashMap<>();
+    int target = 0;
+    for (String endpoint : byEndpoint.keySet()) {
+      Map<String, ScanPushdown.Fetch> fetches = new LinkedHashMap<>();
+      Map<String, RemoteTables.ShuffleInput> shuffles = new LinkedHashMap<>();
+      for (Map.Entry<String, ScanPushdown.Fetch> f : checked.get().pulls().entrySet()) {
+        if (!p.shuffled().containsKey(f.getKey())) {
+          fetches.put(f.getKey(), f.getValue());
+        }
+      }
+      for (Map.Entry<String, RemoteTables.ShuffleInput> x : exchangeOf.entrySet()) {
+        fetches.put(x.getKey(), new ScanPushdown.Fetch("*", null));
+        shuffles.put(x.getKey(), new RemoteTables.ShuffleInput(x.getValue().exchange(), target,
+            x.getValue().senders()));
+      }
+      inputs.put(endpoint, new RemoteTables.FragmentInputs(fetches, shuffles));
+      target++;
     }
     int usedShards = byEndpoint.values().stream().mapToInt(List::size).sum();
     return Optional.of(new Prepared(p, fragments, checked.get().names(), checked.get().casts(), usedShards,
-        anchor.shards().size(), pulls));
+        anchor.shards().size(), inputs, sends));
   }
 
   /**
-   * One fragment's pulls: each broadcast table as planned, each shuffled table (under its pull name)
-   * also restricted to the rows hashing to the fragment's shards.
+   * The sends of one shuffled table: each node holding a copy of some of its shards (the least
+   * loaded copy of each) reads them with the planned columns and filter ({@code fetch}, or all
+   * rows) and computes each row's bucket, the anchor shard its shuffle column's value falls in
+   * (the anchor's own routing rule, after casting to the anchor's key type); the fragment over
+   * that shard takes it. Empty when a shard has no alive copy.
    */
-  private static Map<String, ScanPushdown.Fetch> fragmentPulls(FragmentPlanner.Plan p,
-      Map<String, ScanPushdown.Fetch> planned, Map<String, String> bucketFilters,
-      Map<String, Optional<RemoteTables.Layout>> layouts) {
-    Map<String, ScanPushdown.Fetch> out = new LinkedHashMap<>();
-    for (Map.Entry<String, ScanPushdown.Fetch> e : planned.entrySet()) {
-      String bucket = bucketFilters.get(e.getKey());
-      if (bucket == null) {
-        out.put(e.getKey(), e.getValue());
-        continue;
+  private static Optional<List<ShuffleSends.Send>> sends(String table, String column, RemoteTables.Layout layout,
+      RemoteTables.Layout anchor, Map<String, List<Integer>> byEndpoint, ScanPushdown.Fetch fetch) {
+    Map<String, List<String>> shardsOn = new LinkedHashMap<>();
+    for (RemoteTables.ShardCopies shard : layout.shards()) {
+      if (shard.endpoints().isEmpty()) {
+        return Optional.empty();
       }
-      String select = e.getValue().select();
-      String column = p.shuffled().get(e.getKey());
-      String quoted = layouts.get(e.getKey()).orElseThrow().columns().keySet().stream()
-          .filter(c -> c.equalsIgnoreCase(column)).map(ArrowSchemas::quoteIdentifier).findFirst().orElseThrow();
-      if (!select.equals("*") && !select.contains(quoted)) {
-        select = select + ", " + quoted;
+      String best = null;
+      for (String e : shard.endpoints()) {
+        if (best == null || shardsOn.getOrDefault(e, List.of()).size() < shardsOn.getOrDefault(best, List.of())
+            .size()) {
+          best = e;
+        }
       }
-      String where = e.getValue().where() == null ? bucket : "(" + e.getValue().where() + ") AND " + bucket;
-      out.put(FragmentPlanner.Plan.PULL_PREFIX + e.getKey(), new ScanPushdown.Fetch(select, where));
+      shardsOn.computeIfAbsent(best, k -> new ArrayList<>()).add(shard.table());
     }
-    return out;
+    List<ShuffleSends.Target> targets = new ArrayList<>();
+    for (Map.Entry<String, List<Integer>> e : byEndpoint.entrySet()) {
+      targets.add(new ShuffleSends.Target(e.getKey(), e.getValue().stream().map(i -> anchor.shards().get(i).id())
+          .toList()));
+    }
+    String quoted = layout.columns().keySet().stream().filter(c -> c.equalsIgnoreCase(column))
+        .map(ArrowSchemas::quoteIdentifier).findFirst().orElseThrow();
+    String bucket = "CAST(" + anchor.shardOf().apply("TRY_CAST(" + quoted + " AS " + anchor.keyType() + ")")
+        + " AS INTEGER) AS " + ArrowSchemas.quoteIdentifier(ShuffleSends.BUCKET_COLUMN);
+    String select = fetch == null ? "*" : fetch.select();
+    String where = fetch == null || fetch.where() == null ? "" : " WHERE " + fetch.where();
+    String exchange = table.replaceAll("[^A-Za-z0-9_]", "_") + "_" + UUID.randomUUID().toString().substring(0, 8);
+    List<ShuffleSends.Send> sends = new ArrayList<>();
+    int sender = 0;
+    for (Map.Entry<String, List<String>> e : shardsOn.entrySet()) {
+      String from = String.join(" UNION ALL ", e.getValue().stream().map(t -> "SELECT * FROM "
+          + ArrowSchemas.quoteIdentifier(t)).toList());
+      sends.add(new ShuffleSends.Send(exchange, e.getKey(), table, "SELECT " + select + ", " + bucket + " FROM ("
+          + from + ") AS " + ArrowSchemas.quoteIdentifier(table) + where, targets, sender++, shardsOn.size()));
+    }
+    return Optional.of(sends);
   }
 
   /**
@@ -169,7 +219,12 @@ public final class Fragments {
     List<String> streams = new ArrayList<>();
     List<AutoCloseable> scans = new ArrayList<>();
     try {
-      for (RemoteTables.Remote r : startAll(prepared, partials + "_", allocator, scans)) {
+      List<RemoteTables.Remote> sends = startSends(prepared, allocator, scans);
+      List<RemoteTables.Remote> fragments = startAll(prepared, partials + "_", allocator, scans);
+      for (RemoteTables.Remote send : sends) {
+        awaitSend(send);
+      }
+      for (RemoteTables.Remote r : fragments) {
         RemoteTables.register(conn, r, allocator, scans);
         streams.add(r.name());
       }
@@ -200,7 +255,13 @@ public final class Fragments {
     List<AutoCloseable> scans = new ArrayList<>();
     long start = System.nanoTime();
     try (Statement s = conn.createStatement()) {
+      List<RemoteTables.Remote> sends = startSends(prepared, allocator, scans);
       List<RemoteTables.Remote> started = startAll(prepared, partials + "_s", allocator, scans);
+      for (int i = 0; i < sends.size(); i++) {
+        ShuffleSends.Send send = prepared.sends().get(i);
+        rows.add(new Object[] {"shuffle", send.endpoint(), awaitSend(sends.get(i)), millisSince(start),
+            send.describe()});
+      }
       int n = 0;
       for (Map.Entry<String, String> f : prepared.fragments().entrySet()) {
         RemoteTables.Remote r = started.get(n);
@@ -232,9 +293,36 @@ public final class Fragments {
     List<RemoteTables.Remote> started = new ArrayList<>();
     for (Map.Entry<String, String> f : prepared.fragments().entrySet()) {
       started.add(RemoteTables.start(prefix + started.size(), f.getValue(), f.getKey(), allocator, scans,
-          "the fragment of this query on node " + f.getKey() + " failed", prepared.pulls().get(f.getKey())));
+          "the fragment of this query on node " + f.getKey() + " failed", prepared.inputs().get(f.getKey())));
     }
     return started;
+  }
+
+  /** Starts every push-shuffle send on its node (none is waited for), in the order of {@link Prepared#sends()}. */
+  private static List<RemoteTables.Remote> startSends(Prepared prepared, BufferAllocator allocator,
+      List<AutoCloseable> scans) {
+    List<RemoteTables.Remote> started = new ArrayList<>();
+    for (ShuffleSends.Send send : prepared.sends()) {
+      started.add(RemoteTables.startTicket("send", send.toTicket(), send.endpoint(), allocator, scans,
+          "the shuffle of " + send.table() + " from node " + send.endpoint() + " failed"));
+    }
+    return started;
+  }
+
+  /** Waits until a send has delivered all its rows; returns how many it sent. */
+  private static long awaitSend(RemoteTables.Remote send) {
+    try {
+      long rows = 0;
+      while (send.stream().next()) {
+        for (long r : ShuffleSends.rowsSent(send.stream().getRoot())) {
+          rows += r;
+        }
+      }
+      return rows;
+    } catch (org.apache.arrow.flight.FlightRuntimeException e) {
+      throw new io.quiver.proto.QuiverException(io.quiver.proto.ErrorCode.REMOTE_ERROR, send.failure() + ": "
+          + e.getMessage(), e);
+    }
   }
 
   private static long count(Statement s, String sql) throws SQLException {
@@ -246,25 +334,6 @@ public final class Fragments {
 
   static double millisSince(long startNanos) {
     return Math.round((System.nanoTime() - startNanos) / 100_000.0) / 10.0;
-  }
-
-  /**
-   * Per shuffled table, the condition keeping the rows a fragment over {@code shardIndexes} of the
-   * anchor needs: the shuffle column, cast to the anchor's key type, hashes to one of its shards.
-   */
-  private static Map<String, String> pullFilters(FragmentPlanner.Plan p,
-      Map<String, Optional<RemoteTables.Layout>> layouts, RemoteTables.Layout anchor, List<Integer> shardIndexes) {
-    Map<String, String> filters = new LinkedHashMap<>();
-    String ids = String.join(", ", shardIndexes.stream().map(i -> Integer.toString(anchor.shards().get(i).id()))
-        .toList());
-    for (Map.Entry<String, String> e : p.shuffled().entrySet()) {
-      RemoteTables.Layout l = layouts.get(e.getKey()).orElseThrow();
-      String column = l.columns().keySet().stream().filter(c -> c.equalsIgnoreCase(e.getValue())).findFirst()
-          .orElseThrow();
-      filters.put(e.getKey(), anchor.shardOf().apply("TRY_CAST(" + ArrowSchemas.quoteIdentifier(column) + " AS "
-          + anchor.keyType() + ")") + " IN (" + ids + ")");
-    }
-    return filters;
   }
 
   private static FragmentPlanner.TableInfo info(RemoteTables.Layout l) {

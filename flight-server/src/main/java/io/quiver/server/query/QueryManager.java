@@ -23,6 +23,9 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.apache.arrow.memory.BufferAllocator;
 import org.duckdb.DuckDBConnection;
+import io.quiver.shuffle.ShuffleBuffers;
+import io.quiver.shuffle.ShuffleId;
+import io.quiver.shuffle.ShuffleReader;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -57,6 +60,7 @@ public final class QueryManager implements AutoCloseable {
   private ScheduledExecutorService maintenance;
   private AllocatorReaper reaper;
   private volatile RemoteTables.Locator remoteTables = RemoteTables.NONE;
+  private volatile ShuffleBuffers shuffles;
 
   public QueryManager(DuckDbEngine engine, BufferAllocator root, NodeConfig config) {
     this.engine = engine;
@@ -92,6 +96,11 @@ public final class QueryManager implements AutoCloseable {
     return remoteTables;
   }
 
+  /** Where push shuffles arrive on this node, once it is in a cluster. */
+  public void setShuffles(ShuffleBuffers buffers) {
+    this.shuffles = buffers;
+  }
+
   /**
    * Prepares {@code sql} and starts it on a query thread. The returned execution's handle fetches
    * the result once, within the result TTL.
@@ -104,10 +113,11 @@ public final class QueryManager implements AutoCloseable {
    * As {@link #submit(String, SessionContext, List)}, under {@code queryId} when given: a fragment
    * or a shard read another node runs for one of its queries carries that query's id, and at most
    * that query's memory budget ({@code memoryBytes}, 0 for this node's default); a fragment also
-   * brings how to fetch the tables it reads from other nodes ({@code fetchHints}, or null).
+   * brings how to fetch the tables it reads from other nodes and which of its inputs arrive by push
+   * shuffle ({@code inputs}, or null).
    */
   public QueryExecution submit(String sql, SessionContext session, List<List<Object>> parameterRows, QueryId queryId,
-      long memoryBytes, Map<String, ScanPushdown.Fetch> fetchHints) {
+      long memoryBytes, RemoteTables.FragmentInputs inputs) {
     String handle = UUID.randomUUID().toString();
     QueryStateMachine state = new QueryStateMachine(queryId != null ? queryId : QueryId.random(), session.user(),
         session.priority());
@@ -121,8 +131,7 @@ public final class QueryManager implements AutoCloseable {
       throw e;
     }
     QueryExecution exec = QueryExecution.prepare(handle, state, sql, session, conn, allocator, parameterRows,
-        config.batchRows(), reaper, fetchHints == null ? remoteTables : RemoteTables.withFetchHints(remoteTables,
-        fetchHints));
+        config.batchRows(), reaper, inputs == null ? remoteTables : fragmentLocator(state, inputs));
     executions.put(handle, exec);
     unclaimedSince.put(handle, System.nanoTime());
     state.onTerminal(s -> {
@@ -145,6 +154,43 @@ public final class QueryManager implements AutoCloseable {
       throw busy;
     }
     return exec;
+  }
+
+  /**
+   * The locator of a fragment: its coordinator's fetch plan, and its push-shuffle inputs read from
+   * this node's shuffle buffers. A shuffle read stops waiting when the query ends or the call that
+   * brought the fragment is cancelled (the coordinator went away).
+   */
+  private RemoteTables.Locator fragmentLocator(QueryStateMachine state, RemoteTables.FragmentInputs inputs) {
+    Map<String, RemoteTables.ShuffleInput> byName = new java.util.TreeMap<>(String.CASE_INSENSITIVE_ORDER);
+    byName.putAll(inputs.shuffles());
+    io.grpc.Context call = io.grpc.Context.current();
+    return RemoteTables.forFragment(remoteTables, inputs.fetches(), name -> {
+      RemoteTables.ShuffleInput in = byName.get(name);
+      if (in == null) {
+        return Optional.empty();
+      }
+      ShuffleBuffers buffers = shuffles;
+      if (buffers == null) {
+        throw QuiverException.user(ErrorCode.NOT_SUPPORTED, "this node is not in a cluster; it takes no shuffles");
+      }
+      return Optional.of(RemoteTables.Part.stream(name, allocator -> {
+        ShuffleReader reader = buffers.open(new ShuffleId(state.queryId(), in.exchange()), in.target(), in.senders(),
+            allocator, buffers.config().readerWait(), () -> call.isCancelled() || state.state().isTerminal());
+        try {
+          reader.getVectorSchemaRoot(); // waits for the first sender here, where a failure keeps its message
+          return reader;
+        } catch (java.io.IOException | RuntimeException e) {
+          try {
+            reader.close();
+          } catch (java.io.IOException | RuntimeException suppressed) {
+            e.addSuppressed(suppressed);
+          }
+          throw e instanceof QuiverException q ? q : new QuiverException(ErrorCode.REMOTE_ERROR,
+              "shuffle " + in.exchange() + " could not be read: " + e.getMessage(), e);
+        }
+      }));
+    });
   }
 
   /** Hands the result of {@code handle} to its one reader. */

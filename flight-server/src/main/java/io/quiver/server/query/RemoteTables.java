@@ -63,14 +63,35 @@ public final class RemoteTables {
     }
   }
 
-  /** {@code locator} with the fetch plan a fragment's coordinator sent along. */
-  public static Locator withFetchHints(Locator locator, java.util.Map<String, ScanPushdown.Fetch> hints) {
+  /**
+   * What a fragment's coordinator sends along with it: how to fetch each table it reads from other
+   * nodes ({@code fetches}, by name), and which names are the inputs of push shuffles, arriving on
+   * this node ({@code shuffles}, by name).
+   */
+  public record FragmentInputs(java.util.Map<String, ScanPushdown.Fetch> fetches,
+      java.util.Map<String, ShuffleInput> shuffles) {
+    public FragmentInputs {
+      fetches = java.util.Map.copyOf(fetches);
+      shuffles = java.util.Map.copyOf(shuffles);
+    }
+  }
+
+  /** This node's part of a push shuffle: the exchange, which target this node is, and how many nodes send. */
+  public record ShuffleInput(String exchange, int target, int senders) {}
+
+  /**
+   * {@code locator} for a fragment: with the fetch plan its coordinator sent, and with the names
+   * of its push-shuffle inputs resolved by {@code shuffled} (name → part).
+   */
+  public static Locator forFragment(Locator locator, java.util.Map<String, ScanPushdown.Fetch> hints,
+      java.util.function.Function<String, Optional<Part>> shuffled) {
     java.util.Map<String, ScanPushdown.Fetch> byName = new java.util.TreeMap<>(String.CASE_INSENSITIVE_ORDER);
     byName.putAll(hints);
     return new Locator() {
       @Override
       public Optional<List<Part>> partsOf(String table) {
-        return locator.partsOf(table);
+        Optional<Part> arriving = shuffled.apply(table);
+        return arriving.isPresent() ? arriving.map(List::of) : locator.partsOf(table);
       }
 
       @Override
@@ -85,7 +106,7 @@ public final class RemoteTables {
 
       @Override
       public Optional<java.util.Map<String, ScanPushdown.Fetch>> fetchHints() {
-        return Optional.of(byName);
+        return byName.isEmpty() ? Optional.empty() : Optional.of(byName);
       }
     };
   }
@@ -114,23 +135,32 @@ public final class RemoteTables {
    * statement needs are fetched, see {@link ScanPushdown}).
    */
   public record Part(String table, String endpoint, java.util.Map<String, String> columns, String externalQuery,
-      String arrowFile) {
+      String arrowFile, java.util.function.Function<BufferAllocator, org.apache.arrow.vector.ipc.ArrowReader> opener) {
     public Part(String table, String endpoint) {
-      this(table, endpoint, null, null, null);
+      this(table, endpoint, null, null, null, null);
     }
 
     public Part(String table, String endpoint, java.util.Map<String, String> columns) {
-      this(table, endpoint, columns, null, null);
+      this(table, endpoint, columns, null, null, null);
     }
 
     /** A query on another Flight SQL server, attached under a name ({@code trex_db_attach_flight}). */
     public static Part external(String name, String endpoint, String query) {
-      return new Part(name, endpoint, null, query, null);
+      return new Part(name, endpoint, null, query, null, null);
     }
 
     /** An Arrow IPC file (file or stream format) on this node, attached under a name ({@code trex_db_attach_arrow}). */
     public static Part arrowFile(String name, String path) {
-      return new Part(name, null, null, null, path);
+      return new Part(name, null, null, null, path, null);
+    }
+
+    /**
+     * Rows that arrive on this node as an Arrow stream, opened (once, for one read) under the
+     * reading query's allocator: a push shuffle's input, say.
+     */
+    public static Part stream(String name,
+        java.util.function.Function<BufferAllocator, org.apache.arrow.vector.ipc.ArrowReader> opener) {
+      return new Part(name, null, null, null, null, opener);
     }
   }
 
@@ -248,8 +278,15 @@ public final class RemoteTables {
         String where = withData ? pull.where() : "";
         for (Part p : parts) {
           String stream = "__quiver_remote_" + p.table() + (withData ? "_stream" : "");
-          if (p.arrowFile() != null) {
-            registerReader(conn, stream, openArrowFile(p, allocator, owner), allocator, owner);
+          if (p.arrowFile() != null || p.opener() != null) {
+            org.apache.arrow.vector.ipc.ArrowReader reader;
+            if (p.arrowFile() != null) {
+              reader = openArrowFile(p, allocator, owner);
+            } else {
+              reader = p.opener().apply(allocator);
+              owner.add(reader);
+            }
+            registerReader(conn, stream, reader, allocator, owner);
             streams.add(stream);
             continue;
           }
@@ -430,30 +467,47 @@ public final class RemoteTables {
     return start(name, query, endpoint, allocator, resources, failure, null);
   }
 
-  /** As above, for a fragment: with how to fetch the tables it reads from other nodes ({@code pulls}, or null). */
+  /** As above, for a fragment: with what its coordinator sends along ({@code inputs}, or null). */
   static Remote start(String name, String query, String endpoint, BufferAllocator allocator,
-      List<AutoCloseable> resources, String failure, java.util.Map<String, ScanPushdown.Fetch> pulls) {
+      List<AutoCloseable> resources, String failure, FragmentInputs inputs) {
+    java.util.Map<String, Object> body = new java.util.LinkedHashMap<>();
+    body.put("query", query);
+    if (inputs != null) {
+      java.util.Map<String, Object> fetches = new java.util.LinkedHashMap<>();
+      inputs.fetches().forEach((table, f) -> {
+        java.util.Map<String, Object> one = new java.util.LinkedHashMap<>();
+        one.put("select", f.select());
+        one.put("where", f.where());
+        fetches.put(table, one);
+      });
+      if (!fetches.isEmpty()) {
+        body.put("fetches", fetches);
+      }
+      java.util.Map<String, Object> shuffles = new java.util.LinkedHashMap<>();
+      inputs.shuffles().forEach((table, in) -> shuffles.put(table, java.util.Map.of("exchange", in.exchange(),
+          "target", in.target(), "senders", in.senders())));
+      if (!shuffles.isEmpty()) {
+        body.put("shuffles", shuffles);
+      }
+    }
+    return startTicket(name, body, endpoint, allocator, resources, failure);
+  }
+
+  /**
+   * Starts a DoGet of the JSON ticket {@code body} on {@code endpoint}, under this query's id and
+   * budget (added to the body here).
+   */
+  static Remote startTicket(String name, java.util.Map<String, Object> body, String endpoint,
+      BufferAllocator allocator, List<AutoCloseable> resources, String failure) {
     FlightClient client = NodeCalls.client(allocator, endpoint);
     resources.add(client);
     byte[] ticket;
     try {
-      java.util.Map<String, Object> body = new java.util.LinkedHashMap<>();
-      body.put("query", query);
       // a query's allocator is named by its id: the node runs this read under the same id and at most its budget
       String queryId = allocator.getName();
       if (queryId != null && queryId.startsWith("q-")) {
         body.put("query_id", queryId);
         body.put("memory_bytes", allocator.getLimit());
-      }
-      if (pulls != null && !pulls.isEmpty()) {
-        java.util.Map<String, Object> fetches = new java.util.LinkedHashMap<>();
-        pulls.forEach((table, f) -> {
-          java.util.Map<String, Object> one = new java.util.LinkedHashMap<>();
-          one.put("select", f.select());
-          one.put("where", f.where());
-          fetches.put(table, one);
-        });
-        body.put("fetches", fetches);
       }
       ticket = JSON.writeValueAsBytes(body);
     } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
