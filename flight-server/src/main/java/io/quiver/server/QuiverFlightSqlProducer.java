@@ -644,21 +644,41 @@ public final class QuiverFlightSqlProducer implements FlightSqlProducer, AutoClo
   @Override
   public void getStream(CallContext context, Ticket ticket, ServerStreamListener listener) {
     byte[] bytes = ticket.getBytes();
-    if (looksLikeJson(bytes)) {
-      if (isShuffleSend(bytes)) {
-        io.quiver.shuffle.ShuffleBuffers buffers = shuffles;
-        if (buffers == null) {
-          listener.error(FlightErrors.toFlight(QuiverException.user(ErrorCode.NOT_SUPPORTED,
-              "this node is not in a cluster; it sends no shuffles")));
-          return;
-        }
-        io.quiver.server.query.ShuffleSends.serve(bytes, queries, sessions.contextOf(context), buffers.config(),
-            allocator, listener);
+    java.util.Optional<io.quiver.proto.wire.FragmentTicket> fragment;
+    java.util.Optional<io.quiver.proto.wire.ShuffleSendTicket> send;
+    try {
+      fragment = io.quiver.proto.wire.Wire.unpack(bytes, io.quiver.proto.wire.FragmentTicket.class);
+      send = io.quiver.proto.wire.Wire.unpack(bytes, io.quiver.proto.wire.ShuffleSendTicket.class);
+    } catch (QuiverException e) {
+      listener.error(FlightErrors.toFlight(e));
+      return;
+    }
+    if (fragment.isPresent()) {
+      // a fragment or shard read another node runs for one of its queries
+      io.quiver.proto.wire.FragmentTicket f = fragment.get();
+      stream(listener, () -> {
+        QueryExecution exec = queries.submit(f.getQuery(), sessions.contextOf(context), List.of(),
+            f.getQueryId().isEmpty() ? null : new QueryId(f.getQueryId()), Math.max(0, f.getMemoryBytes()),
+            io.quiver.server.query.RemoteTables.inputsOf(f));
+        ResultStreamer.stream(queries.claim(exec.handle()), listener);
+      });
+      return;
+    }
+    if (send.isPresent()) {
+      io.quiver.shuffle.ShuffleBuffers buffers = shuffles;
+      if (buffers == null) {
+        listener.error(FlightErrors.toFlight(QuiverException.user(ErrorCode.NOT_SUPPORTED,
+            "this node is not in a cluster; it sends no shuffles")));
         return;
       }
+      io.quiver.server.query.ShuffleSends.serve(send.get(), queries, sessions.contextOf(context), buffers.config(),
+          allocator, listener);
+      return;
+    }
+    if (looksLikeJson(bytes)) {
       stream(listener, () -> {
         QueryExecution exec = queries.submit(jsonQuery(bytes, "ticket"), sessions.contextOf(context), List.of(),
-            jsonQueryId(bytes), jsonMemoryBytes(bytes), jsonFragmentInputs(bytes));
+            jsonQueryId(bytes), jsonMemoryBytes(bytes), null);
         ResultStreamer.stream(queries.claim(exec.handle()), listener);
       });
       return;
@@ -812,7 +832,7 @@ public final class QuiverFlightSqlProducer implements FlightSqlProducer, AutoClo
     return false;
   }
 
-  /** The id of the query a JSON ticket belongs to ({@code "query_id"}, set by other nodes), or null. */
+  /** The id of the query a JSON ticket belongs to ({@code "query_id"}, optional), or null. */
   private QueryId jsonQueryId(byte[] bytes) {
     try {
       JsonNode id = json.readTree(bytes).get("query_id");
@@ -822,59 +842,13 @@ public final class QuiverFlightSqlProducer implements FlightSqlProducer, AutoClo
     }
   }
 
-  /** The memory budget of the query a JSON ticket belongs to ({@code "memory_bytes"}, set by other nodes), or 0. */
+  /** The memory budget of the query a JSON ticket belongs to ({@code "memory_bytes"}, optional), or 0. */
   private long jsonMemoryBytes(byte[] bytes) {
     try {
       JsonNode m = json.readTree(bytes).get("memory_bytes");
       return m != null && m.canConvertToLong() ? Math.max(0, m.asLong()) : 0;
     } catch (java.io.IOException e) {
       return 0;
-    }
-  }
-
-  private boolean isShuffleSend(byte[] bytes) {
-    try {
-      return io.quiver.server.query.ShuffleSends.isSend(json.readTree(bytes));
-    } catch (java.io.IOException e) {
-      return false;
-    }
-  }
-
-  /**
-   * What a fragment's coordinator sent along ({@code "fetches": {table: {select, where}}} and
-   * {@code "shuffles": {name: {exchange, target, senders}}}), or null when neither (or a malformed
-   * one) is there.
-   */
-  private io.quiver.server.query.RemoteTables.FragmentInputs jsonFragmentInputs(byte[] bytes) {
-    try {
-      JsonNode root = json.readTree(bytes);
-      JsonNode f = root.get("fetches");
-      JsonNode sh = root.get("shuffles");
-      if ((f == null || !f.isObject()) && (sh == null || !sh.isObject())) {
-        return null;
-      }
-      java.util.Map<String, io.quiver.server.query.ScanPushdown.Fetch> hints = new java.util.LinkedHashMap<>();
-      for (java.util.Iterator<java.util.Map.Entry<String, JsonNode>> it = f == null ? java.util.Collections
-          .<java.util.Map.Entry<String, JsonNode>>emptyIterator() : f.fields(); it.hasNext(); ) {
-        java.util.Map.Entry<String, JsonNode> e = it.next();
-        JsonNode select = e.getValue().get("select");
-        JsonNode where = e.getValue().get("where");
-        if (select == null || !select.isTextual()) {
-          return null;
-        }
-        hints.put(e.getKey(), new io.quiver.server.query.ScanPushdown.Fetch(select.asText(),
-            where == null || where.isNull() ? null : where.asText()));
-      }
-      java.util.Map<String, io.quiver.server.query.RemoteTables.ShuffleInput> inputs = new java.util.LinkedHashMap<>();
-      for (java.util.Iterator<java.util.Map.Entry<String, JsonNode>> it = sh == null ? java.util.Collections
-          .<java.util.Map.Entry<String, JsonNode>>emptyIterator() : sh.fields(); it.hasNext(); ) {
-        java.util.Map.Entry<String, JsonNode> e = it.next();
-        inputs.put(e.getKey(), new io.quiver.server.query.RemoteTables.ShuffleInput(e.getValue().path("exchange")
-            .asText(), e.getValue().path("target").asInt(-1), e.getValue().path("senders").asInt(0)));
-      }
-      return new io.quiver.server.query.RemoteTables.FragmentInputs(hints, inputs);
-    } catch (java.io.IOException e) {
-      return null;
     }
   }
 

@@ -7,6 +7,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.quiver.server.tpch.TpchData;
 import io.quiver.server.tpch.TpchLoader;
 import io.quiver.server.tpch.TpchQueries;
+import io.quiver.proto.wire.FragmentTicket;
+import io.quiver.proto.wire.ShuffleInput;
+import io.quiver.proto.wire.ShuffleSendTicket;
+import io.quiver.proto.wire.ShuffleTarget;
+import io.quiver.proto.wire.Wire;
 import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.DriverManager;
@@ -151,11 +156,12 @@ class TpchClusterTest {
     assertEquals(List.of("gather", "this node", Long.toString(rows)), q13.get(0).subList(0, 3));
   }
 
-  /** Rows of a plain-Flight JSON ticket, as other nodes send for fragments and shard reads. */
-  private static long ticketRows(int port, String ticketJson) throws Exception {
+  /** Rows of a fragment ticket, as other nodes send for fragments and shard reads. */
+  private static long ticketRows(int port, String query, String queryId, long memoryBytes) throws Exception {
+    byte[] ticket = Wire.pack(FragmentTicket.newBuilder().setQuery(query).setQueryId(queryId).setMemoryBytes(
+        memoryBytes).build());
     try (FlightClient client = FlightClient.builder(allocator, Location.forGrpcInsecure("127.0.0.1", port)).build();
-        org.apache.arrow.flight.FlightStream stream = client.getStream(new org.apache.arrow.flight.Ticket(
-            ticketJson.getBytes(java.nio.charset.StandardCharsets.UTF_8)))) {
+        org.apache.arrow.flight.FlightStream stream = client.getStream(new org.apache.arrow.flight.Ticket(ticket))) {
       long rows = 0;
       while (stream.next()) {
         rows += stream.getRoot().getRowCount();
@@ -169,37 +175,35 @@ class TpchClusterTest {
     int port = nodes.get(0).port();
     String wide = "SELECT repeat(l_comment, 40) AS c FROM lineitem_0";
     long rows = Long.parseLong(ItSql.scalar(port, "SELECT count(*) FROM lineitem_0"));
-    assertEquals(rows, ticketRows(port, "{\"query\": \"" + wide + "\", \"query_id\": "
-        + "\"q-00000000-0000-0000-0000-000000000001\"}"), "the node's own budget fits the rows");
+    assertEquals(rows, ticketRows(port, wide, "q-00000000-0000-0000-0000-000000000001", 0),
+        "the node's own budget fits the rows");
     org.apache.arrow.flight.FlightRuntimeException e = org.junit.jupiter.api.Assertions.assertThrows(
-        org.apache.arrow.flight.FlightRuntimeException.class, () -> ticketRows(port, "{\"query\": \"" + wide
-            + "\", \"query_id\": \"q-00000000-0000-0000-0000-000000000002\", \"memory_bytes\": 1048576}"));
+        org.apache.arrow.flight.FlightRuntimeException.class, () -> ticketRows(port, wide,
+            "q-00000000-0000-0000-0000-000000000002", 1 << 20));
     assertTrue(e.getMessage().contains("OUT_OF_MEMORY") && e.getMessage().contains("needs more memory"),
         "a 1 MiB budget from the coordinating query is enforced on the fragment: " + e.getMessage());
     assertEquals("3", ItSql.scalar(port, "SELECT count(*) FROM trex_db_nodes() WHERE status = 'alive'"));
   }
 
-  /** A send's ticket: {@code rows} generated rows of about 200 bytes, all for bucket 0, to one target. */
-  private static String sendTicket(String queryId, String exchange, String query, int target, int sender,
+  /** A shuffle send's ticket, as the coordinator sends it: the rows of {@code query}, all for bucket 0, to one target. */
+  private static byte[] sendTicket(String queryId, String exchange, String query, int target, int sender,
       int senders, long memoryBytes) {
-    return "{\"shuffle_send\": \"" + exchange + "\", \"query\": \"" + query + "\", \"query_id\": \"" + queryId
-        + "\", \"memory_bytes\": " + memoryBytes + ", \"targets\": [{\"endpoint\": \"127.0.0.1:"
-        + nodes.get(target).port() + "\", \"buckets\": [0]}], \"sender\": " + sender + ", \"senders\": " + senders
-        + "}";
+    return Wire.pack(ShuffleSendTicket.newBuilder().setExchange(exchange).setQuery(query).setQueryId(queryId)
+        .setMemoryBytes(memoryBytes).addTargets(ShuffleTarget.newBuilder().setEndpoint("127.0.0.1:"
+        + nodes.get(target).port()).addBuckets(0)).setSender(sender).setSenders(senders).build());
   }
 
   /** A fragment's ticket reading what {@code senders} nodes push to it in {@code exchange}. */
-  private static String readerTicket(String queryId, String exchange, int senders, long memoryBytes) {
-    return "{\"query\": \"SELECT count(*) AS n, sum(length(c)) AS bytes FROM __quiver_pull_big\", \"query_id\": \""
-        + queryId + "\", \"memory_bytes\": " + memoryBytes + ", \"shuffles\": {\"__quiver_pull_big\": {\"exchange\": \""
-        + exchange + "\", \"target\": 0, \"senders\": " + senders + "}}}";
+  private static byte[] readerTicket(String queryId, String exchange, int senders, long memoryBytes) {
+    return Wire.pack(FragmentTicket.newBuilder().setQuery("SELECT count(*) AS n, sum(length(c)) AS bytes FROM "
+        + "__quiver_pull_big").setQueryId(queryId).setMemoryBytes(memoryBytes).putShuffles("__quiver_pull_big",
+        ShuffleInput.newBuilder().setExchange(exchange).setTarget(0).setSenders(senders).build()).build());
   }
 
   /** The one row of a ticket's answer, as text. */
-  private static List<String> ticketRow(int port, String ticketJson) throws Exception {
+  private static List<String> ticketRow(int port, byte[] ticket) throws Exception {
     try (FlightClient client = FlightClient.builder(allocator, Location.forGrpcInsecure("127.0.0.1", port)).build();
-        org.apache.arrow.flight.FlightStream stream = client.getStream(new org.apache.arrow.flight.Ticket(
-            ticketJson.getBytes(java.nio.charset.StandardCharsets.UTF_8)))) {
+        org.apache.arrow.flight.FlightStream stream = client.getStream(new org.apache.arrow.flight.Ticket(ticket))) {
       List<String> row = new java.util.ArrayList<>();
       while (stream.next()) {
         for (int i = 0; i < stream.getRoot().getRowCount() && row.isEmpty(); i++) {

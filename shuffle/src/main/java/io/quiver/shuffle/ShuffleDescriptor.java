@@ -1,12 +1,9 @@
 package io.quiver.shuffle;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.quiver.proto.ErrorCode;
 import io.quiver.proto.QueryId;
 import io.quiver.proto.QuiverException;
-import java.io.IOException;
+import io.quiver.proto.wire.Wire;
 import java.util.Optional;
 import org.apache.arrow.flight.FlightDescriptor;
 
@@ -15,12 +12,9 @@ import org.apache.arrow.flight.FlightDescriptor;
  * rows are for, which of how many senders sends them, the query's memory budget (the target keeps
  * at most a share of it in memory, see {@link ShuffleBuffers}), and, when the sender failed before
  * it could send, why (then the stream has no rows and the target's reader fails with that reason).
+ * On the wire it is the protobuf {@code quiver.ShuffleDescriptor}, packed in an {@code Any}.
  */
 public record ShuffleDescriptor(ShuffleId id, int target, int sender, int senders, long memoryBytes, String error) {
-  private static final ObjectMapper JSON = new ObjectMapper();
-  /** The JSON key that marks a descriptor as a shuffle's. */
-  static final String KEY = "shuffle";
-
   public ShuffleDescriptor {
     if (id == null || target < 0 || senders < 1 || sender < 0 || sender >= senders || memoryBytes < 0) {
       throw QuiverException.user(ErrorCode.MALFORMED_REQUEST,
@@ -35,21 +29,13 @@ public record ShuffleDescriptor(ShuffleId id, int target, int sender, int sender
   }
 
   public FlightDescriptor toFlight() {
-    ObjectNode o = JSON.createObjectNode();
-    o.put(KEY, id.exchange());
-    o.put("query_id", id.queryId().value());
-    o.put("target", target);
-    o.put("sender", sender);
-    o.put("senders", senders);
-    o.put("memory_bytes", memoryBytes);
+    io.quiver.proto.wire.ShuffleDescriptor.Builder b = io.quiver.proto.wire.ShuffleDescriptor.newBuilder()
+        .setExchange(id.exchange()).setQueryId(id.queryId().value()).setTarget(target).setSender(sender)
+        .setSenders(senders).setMemoryBytes(memoryBytes);
     if (error != null) {
-      o.put("error", error);
+      b.setError(error);
     }
-    try {
-      return FlightDescriptor.command(JSON.writeValueAsBytes(o));
-    } catch (IOException e) {
-      throw new IllegalStateException(e);
-    }
+    return FlightDescriptor.command(Wire.pack(b.build()));
   }
 
   /** The shuffle descriptor in {@code d}, or empty when {@code d} is not a shuffle's. */
@@ -57,25 +43,8 @@ public record ShuffleDescriptor(ShuffleId id, int target, int sender, int sender
     if (!d.isCommand()) {
       return Optional.empty();
     }
-    byte[] bytes = d.getCommand();
-    int i = 0;
-    while (i < bytes.length && Character.isWhitespace(bytes[i])) {
-      i++;
-    }
-    if (i == bytes.length || bytes[i] != '{') {
-      return Optional.empty();
-    }
-    JsonNode o;
-    try {
-      o = JSON.readTree(bytes);
-    } catch (IOException e) {
-      return Optional.empty();
-    }
-    if (o == null || !o.hasNonNull(KEY)) {
-      return Optional.empty();
-    }
-    return Optional.of(new ShuffleDescriptor(new ShuffleId(new QueryId(o.path("query_id").asText()),
-        o.get(KEY).asText()), o.path("target").asInt(-1), o.path("sender").asInt(-1), o.path("senders").asInt(0),
-        o.path("memory_bytes").asLong(0), o.hasNonNull("error") ? o.get("error").asText() : null));
+    return Wire.unpack(d.getCommand(), io.quiver.proto.wire.ShuffleDescriptor.class).map(m -> new ShuffleDescriptor(
+        new ShuffleId(new QueryId(m.getQueryId()), m.getExchange()), m.getTarget(), m.getSender(), m.getSenders(),
+        m.getMemoryBytes(), m.hasError() ? m.getError() : null));
   }
 }

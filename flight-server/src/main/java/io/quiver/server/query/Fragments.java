@@ -303,7 +303,7 @@ public final class Fragments {
       List<AutoCloseable> scans) {
     List<RemoteTables.Remote> started = new ArrayList<>();
     for (ShuffleSends.Send send : prepared.sends()) {
-      started.add(RemoteTables.startTicket("send", send.toTicket(), send.endpoint(), allocator, scans,
+      started.add(RemoteTables.startTicket("send", send.toTicket(allocator), send.endpoint(), allocator, scans,
           "the shuffle of " + send.table() + " from node " + send.endpoint() + " failed"));
     }
     return started;

@@ -31,7 +31,6 @@ import org.duckdb.DuckDBConnection;
 public final class RemoteTables {
   private static final Pattern MISSING = Pattern.compile("Table with name ([^ !]+) does not exist");
   private static final int MAX_ATTACHED = 8;
-  private static final com.fasterxml.jackson.databind.ObjectMapper JSON = new com.fasterxml.jackson.databind.ObjectMapper();
   private static final Pattern WRITE_TO_VIEW = Pattern.compile(
       "is not an? table|Can only (update|delete from) base table|Cannot insert into|cannot be modified");
 
@@ -467,52 +466,54 @@ public final class RemoteTables {
     return start(name, query, endpoint, allocator, resources, failure, null);
   }
 
-  /** As above, for a fragment: with what its coordinator sends along ({@code inputs}, or null). */
+  /**
+   * As above, for a fragment: with what its coordinator sends along ({@code inputs}, or null). The
+   * ticket is a {@code quiver.FragmentTicket} carrying this query's id and budget, so the node runs
+   * the read under the same id and at most that budget.
+   */
   static Remote start(String name, String query, String endpoint, BufferAllocator allocator,
       List<AutoCloseable> resources, String failure, FragmentInputs inputs) {
-    java.util.Map<String, Object> body = new java.util.LinkedHashMap<>();
-    body.put("query", query);
+    io.quiver.proto.wire.FragmentTicket.Builder t = io.quiver.proto.wire.FragmentTicket.newBuilder().setQuery(query);
+    queryIdOf(allocator).ifPresent(id -> t.setQueryId(id).setMemoryBytes(allocator.getLimit()));
     if (inputs != null) {
-      java.util.Map<String, Object> fetches = new java.util.LinkedHashMap<>();
       inputs.fetches().forEach((table, f) -> {
-        java.util.Map<String, Object> one = new java.util.LinkedHashMap<>();
-        one.put("select", f.select());
-        one.put("where", f.where());
-        fetches.put(table, one);
+        io.quiver.proto.wire.Fetch.Builder fetch = io.quiver.proto.wire.Fetch.newBuilder().setSelect(f.select());
+        if (f.where() != null) {
+          fetch.setWhere(f.where());
+        }
+        t.putFetches(table, fetch.build());
       });
-      if (!fetches.isEmpty()) {
-        body.put("fetches", fetches);
-      }
-      java.util.Map<String, Object> shuffles = new java.util.LinkedHashMap<>();
-      inputs.shuffles().forEach((table, in) -> shuffles.put(table, java.util.Map.of("exchange", in.exchange(),
-          "target", in.target(), "senders", in.senders())));
-      if (!shuffles.isEmpty()) {
-        body.put("shuffles", shuffles);
-      }
+      inputs.shuffles().forEach((table, in) -> t.putShuffles(table, io.quiver.proto.wire.ShuffleInput.newBuilder()
+          .setExchange(in.exchange()).setTarget(in.target()).setSenders(in.senders()).build()));
     }
-    return startTicket(name, body, endpoint, allocator, resources, failure);
+    return startTicket(name, io.quiver.proto.wire.Wire.pack(t.build()), endpoint, allocator, resources, failure);
   }
 
-  /**
-   * Starts a DoGet of the JSON ticket {@code body} on {@code endpoint}, under this query's id and
-   * budget (added to the body here).
-   */
-  static Remote startTicket(String name, java.util.Map<String, Object> body, String endpoint,
-      BufferAllocator allocator, List<AutoCloseable> resources, String failure) {
+  /** What a fragment ticket brings besides its query, or null when it brings nothing. */
+  public static FragmentInputs inputsOf(io.quiver.proto.wire.FragmentTicket t) {
+    if (t.getFetchesCount() == 0 && t.getShufflesCount() == 0) {
+      return null;
+    }
+    java.util.Map<String, ScanPushdown.Fetch> fetches = new java.util.LinkedHashMap<>();
+    t.getFetchesMap().forEach((table, f) -> fetches.put(table, new ScanPushdown.Fetch(f.getSelect(),
+        f.hasWhere() ? f.getWhere() : null)));
+    java.util.Map<String, ShuffleInput> shuffles = new java.util.LinkedHashMap<>();
+    t.getShufflesMap().forEach((table, in) -> shuffles.put(table, new ShuffleInput(in.getExchange(), in.getTarget(),
+        in.getSenders())));
+    return new FragmentInputs(fetches, shuffles);
+  }
+
+  /** The id of the query {@code allocator} belongs to (a query's allocator is named by its id), if any. */
+  static Optional<String> queryIdOf(BufferAllocator allocator) {
+    String name = allocator.getName();
+    return name != null && name.startsWith("q-") ? Optional.of(name) : Optional.empty();
+  }
+
+  /** Starts a DoGet of {@code ticket} on {@code endpoint}; see {@link #start}. */
+  static Remote startTicket(String name, byte[] ticket, String endpoint, BufferAllocator allocator,
+      List<AutoCloseable> resources, String failure) {
     FlightClient client = NodeCalls.client(allocator, endpoint);
     resources.add(client);
-    byte[] ticket;
-    try {
-      // a query's allocator is named by its id: the node runs this read under the same id and at most its budget
-      String queryId = allocator.getName();
-      if (queryId != null && queryId.startsWith("q-")) {
-        body.put("query_id", queryId);
-        body.put("memory_bytes", allocator.getLimit());
-      }
-      ticket = JSON.writeValueAsBytes(body);
-    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
-      throw new IllegalStateException(e);
-    }
     try {
       FlightStream stream = NodeCalls.detached(() -> client.getStream(new Ticket(ticket)));
       resources.add(stream);

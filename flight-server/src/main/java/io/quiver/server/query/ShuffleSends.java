@@ -1,21 +1,20 @@
 package io.quiver.server.query;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import io.quiver.proto.ErrorCode;
 import io.quiver.proto.QueryId;
 import io.quiver.proto.QuiverException;
 import io.quiver.server.FlightErrors;
+import io.quiver.proto.wire.ShuffleSendTicket;
+import io.quiver.proto.wire.ShuffleTarget;
+import io.quiver.proto.wire.Wire;
 import io.quiver.shuffle.Partitioner;
 import io.quiver.shuffle.ShuffleConfig;
 import io.quiver.shuffle.ShuffleDescriptor;
 import io.quiver.shuffle.ShuffleId;
 import io.quiver.shuffle.ShuffleWriter;
-import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -35,7 +34,7 @@ import org.apache.arrow.vector.types.pojo.Schema;
 
 /**
  * The sending side of a push shuffle on a data node, started by the coordinator with a DoGet of a
- * JSON ticket ({@link Send#toTicket}): the node runs the send's query over its own shards (under
+ * {@code quiver.ShuffleSendTicket} ({@link Send#toTicket}): the node runs the send's query over its own shards (under
  * the coordinating query's id and budget), and a {@link ShuffleWriter} routes every row by its
  * bucket column to the node whose fragment joins it. The DoGet answers, once every target has
  * acknowledged, with one row per target: {@code target, endpoint, rows, batches}. Cancelling the
@@ -43,8 +42,6 @@ import org.apache.arrow.vector.types.pojo.Schema;
  * reason instead of waiting.
  */
 public final class ShuffleSends {
-  /** The ticket key that marks a shuffle send. */
-  public static final String TICKET_KEY = "shuffle_send";
   /** The column the send's query computes the bucket in; it is not sent. */
   public static final String BUCKET_COLUMN = "__quiver_bucket";
   public static final Schema STATS_SCHEMA = new Schema(List.of(
@@ -52,7 +49,6 @@ public final class ShuffleSends {
       Field.notNullable("endpoint", new ArrowType.Utf8()),
       Field.notNullable("rows", new ArrowType.Int(64, true)),
       Field.notNullable("batches", new ArrowType.Int(64, true))));
-  private static final ObjectMapper JSON = new ObjectMapper();
 
   private ShuffleSends() {}
 
@@ -73,19 +69,15 @@ public final class ShuffleSends {
       targets = List.copyOf(targets);
     }
 
-    /** The DoGet ticket body (the query id and budget are added by the caller, see {@link RemoteTables}). */
-    Map<String, Object> toTicket() {
-      Map<String, Object> body = new LinkedHashMap<>();
-      body.put(TICKET_KEY, exchange);
-      body.put("query", sql);
-      List<Map<String, Object>> ts = new ArrayList<>();
+    /** The DoGet ticket, a {@code quiver.ShuffleSendTicket}, under the query {@code allocator} belongs to. */
+    byte[] toTicket(BufferAllocator allocator) {
+      ShuffleSendTicket.Builder b = ShuffleSendTicket.newBuilder().setExchange(exchange).setQuery(sql)
+          .setSender(sender).setSenders(senders);
+      RemoteTables.queryIdOf(allocator).ifPresent(id -> b.setQueryId(id).setMemoryBytes(allocator.getLimit()));
       for (Target t : targets) {
-        ts.add(Map.of("endpoint", t.endpoint(), "buckets", t.buckets()));
+        b.addTargets(ShuffleTarget.newBuilder().setEndpoint(t.endpoint()).addAllBuckets(t.buckets()));
       }
-      body.put("targets", ts);
-      body.put("sender", sender);
-      body.put("senders", senders);
-      return body;
+      return Wire.pack(b.build());
     }
 
     /** What EXPLAIN shows of it. */
@@ -100,40 +92,33 @@ public final class ShuffleSends {
     }
   }
 
-  /** Whether a JSON ticket is a shuffle send's. */
-  public static boolean isSend(JsonNode ticket) {
-    return ticket != null && ticket.hasNonNull(TICKET_KEY);
-  }
-
   /**
    * Runs a send: its query on this node, every row routed to its target. Answers on {@code listener}
    * (the stats, or the error).
    */
-  public static void serve(byte[] ticket, QueryManager queries, SessionContext session, ShuffleConfig config,
+  public static void serve(ShuffleSendTicket t, QueryManager queries, SessionContext session, ShuffleConfig config,
       BufferAllocator nodeAllocator, ServerStreamListener listener) {
-    JsonNode t;
-    try {
-      t = JSON.readTree(ticket);
-    } catch (IOException e) {
-      listener.error(FlightErrors.toFlight(QuiverException.user(ErrorCode.MALFORMED_REQUEST,
-          "a shuffle send's ticket is not JSON")));
-      return;
-    }
-    String exchange = t.path(TICKET_KEY).asText();
-    String sql = t.path("query").asText();
-    QueryId queryId = new QueryId(t.path("query_id").asText());
-    long memoryBytes = Math.max(0, t.path("memory_bytes").asLong(0));
-    int sender = t.path("sender").asInt(-1);
-    int senders = t.path("senders").asInt(0);
+    String sql = t.getQuery();
+    long memoryBytes = Math.max(0, t.getMemoryBytes());
+    int sender = t.getSender();
+    int senders = t.getSenders();
     List<String> endpoints = new ArrayList<>();
     Map<Integer, Integer> targetOfBucket = new HashMap<>();
-    for (JsonNode target : t.path("targets")) {
-      for (JsonNode b : target.path("buckets")) {
-        targetOfBucket.put(b.asInt(), endpoints.size());
+    for (ShuffleTarget target : t.getTargetsList()) {
+      for (int b : target.getBucketsList()) {
+        targetOfBucket.put(b, endpoints.size());
       }
-      endpoints.add(target.path("endpoint").asText());
+      endpoints.add(target.getEndpoint());
     }
-    ShuffleId id = new ShuffleId(queryId, exchange);
+    ShuffleId id;
+    QueryId queryId;
+    try {
+      queryId = new QueryId(t.getQueryId());
+      id = new ShuffleId(queryId, t.getExchange());
+    } catch (QuiverException e) {
+      listener.error(FlightErrors.toFlight(e));
+      return;
+    }
     QueryExecution exec = null;
     List<AutoCloseable> clients = new ArrayList<>();
     List<ShuffleWriter.Target> targets = new ArrayList<>();
