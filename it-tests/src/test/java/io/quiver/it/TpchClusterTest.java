@@ -201,9 +201,11 @@ class TpchClusterTest {
   }
 
   /** The one row of a ticket's answer, as text. */
-  private static List<String> ticketRow(int port, byte[] ticket) throws Exception {
+  private static List<String> ticketRow(int port, byte[] ticket, org.apache.arrow.flight.CallOption... options)
+      throws Exception {
     try (FlightClient client = FlightClient.builder(allocator, Location.forGrpcInsecure("127.0.0.1", port)).build();
-        org.apache.arrow.flight.FlightStream stream = client.getStream(new org.apache.arrow.flight.Ticket(ticket))) {
+        org.apache.arrow.flight.FlightStream stream = client.getStream(new org.apache.arrow.flight.Ticket(ticket),
+            options)) {
       List<String> row = new java.util.ArrayList<>();
       while (stream.next()) {
         for (int i = 0; i < stream.getRoot().getRowCount() && row.isEmpty(); i++) {
@@ -271,6 +273,27 @@ class TpchClusterTest {
     } finally {
       pool.shutdownNow();
     }
+  }
+
+  @Test
+  void aCancelledFragmentStopsWaitingForItsShuffleAndEndsIt() throws Exception {
+    String q = "q-00000000-0000-0000-0000-0000000000a3";
+    // the fragment waits for two senders that never come; its caller gives up after a second
+    org.apache.arrow.flight.FlightRuntimeException e = org.junit.jupiter.api.Assertions.assertThrows(
+        org.apache.arrow.flight.FlightRuntimeException.class, () -> ticketRow(nodes.get(0).port(),
+            readerTicket(q, "abandoned", 2, 0), org.apache.arrow.flight.CallOptions.timeout(1,
+                java.util.concurrent.TimeUnit.SECONDS)));
+    assertEquals(org.apache.arrow.flight.FlightStatusCode.TIMED_OUT, e.status().code(), e.getMessage());
+    // node 0 stopped waiting and ended the exchange: a sender arriving now is refused, its rows not kept for nobody
+    ItSql.eventually("a late sender refused by the cancelled fragment's node", true, () -> {
+      try {
+        ticketRow(nodes.get(1).port(), sendTicket(q, "abandoned", "SELECT 'x' AS c, 0 AS __quiver_bucket", 0, 0,
+            2, 0));
+        return false;
+      } catch (org.apache.arrow.flight.FlightRuntimeException refused) {
+        return refused.getMessage().contains("has already ended");
+      }
+    });
   }
 
   @Test

@@ -218,9 +218,11 @@ public final class Fragments {
     String partials = "__quiver_fragments_" + UUID.randomUUID().toString().replace('-', '_');
     List<String> streams = new ArrayList<>();
     List<AutoCloseable> scans = new ArrayList<>();
+    io.grpc.Context call = io.grpc.Context.current();
     try {
       List<RemoteTables.Remote> sends = startSends(prepared, allocator, scans);
       List<RemoteTables.Remote> fragments = startAll(prepared, partials + "_", allocator, scans);
+      scans.add(stopWhenCancelled(call, sends, fragments));
       for (RemoteTables.Remote send : sends) {
         awaitSend(send);
       }
@@ -235,10 +237,44 @@ public final class Fragments {
           s.execute("DROP VIEW IF EXISTS " + x);
         }
       }
+    } catch (SQLException | RuntimeException e) {
+      if (call.isCancelled()) {
+        throw cancelled(e);
+      }
+      throw e;
     } finally {
       QueryExecution.closeAll(scans);
     }
     return prepared.finalSql(partials);
+  }
+
+  /**
+   * Cancels every started send and fragment as soon as {@code call} (the client's call that runs
+   * this query) is cancelled, by its client or its deadline: closing their streams cancels them on
+   * their nodes, which stop their queries and drop their shuffles. Closing the result stops watching.
+   */
+  private static AutoCloseable stopWhenCancelled(io.grpc.Context call, List<RemoteTables.Remote> sends,
+      List<RemoteTables.Remote> fragments) {
+    io.grpc.Context.CancellationListener stop = c -> {
+      LOG.info("the client cancelled its query while {} send(s) and {} fragment(s) ran; cancelling them",
+          sends.size(), fragments.size());
+      for (List<RemoteTables.Remote> started : List.of(sends, fragments)) {
+        for (RemoteTables.Remote r : started) {
+          try {
+            r.stream().cancel("the query was cancelled by its client", null);
+          } catch (RuntimeException e) {
+            LOG.debug("cancelling {} failed: {}", r.name(), e.toString());
+          }
+        }
+      }
+    };
+    call.addListener(stop, Runnable::run);
+    return () -> call.removeListener(stop);
+  }
+
+  private static io.quiver.proto.QuiverException cancelled(Exception cause) {
+    return new io.quiver.proto.QuiverException(io.quiver.proto.ErrorCode.QUERY_CANCELLED, "the query was cancelled by "
+        + "its client; its fragments and shuffles on the other nodes were stopped", cause);
   }
 
   /**
@@ -254,9 +290,11 @@ public final class Fragments {
     List<String> tables = new ArrayList<>();
     List<AutoCloseable> scans = new ArrayList<>();
     long start = System.nanoTime();
+    io.grpc.Context call = io.grpc.Context.current();
     try (Statement s = conn.createStatement()) {
       List<RemoteTables.Remote> sends = startSends(prepared, allocator, scans);
       List<RemoteTables.Remote> started = startAll(prepared, partials + "_s", allocator, scans);
+      scans.add(stopWhenCancelled(call, sends, started));
       for (int i = 0; i < sends.size(); i++) {
         ShuffleSends.Send send = prepared.sends().get(i);
         rows.add(new Object[] {"shuffle", send.endpoint(), awaitSend(sends.get(i)), millisSince(start),
@@ -278,6 +316,11 @@ public final class Fragments {
       String finalSql = prepared.finalSql(partials);
       long finalRows = count(s, "SELECT count(*) FROM (" + finalSql + ")");
       rows.add(new Object[] {"final", "this node", finalRows, millisSince(finalStart), finalSql});
+    } catch (SQLException | RuntimeException e) {
+      if (call.isCancelled()) {
+        throw cancelled(e);
+      }
+      throw e;
     } finally {
       QueryExecution.closeAll(scans);
     }
