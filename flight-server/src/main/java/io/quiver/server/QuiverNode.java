@@ -85,6 +85,7 @@ public final class QuiverNode implements AutoCloseable {
       throw new IllegalStateException("node already started");
     }
     try {
+      removeStaleNativeCopies(config.dataDir());
       allocator = new RootAllocator();
       engine = new DuckDbEngine(config.dataDir());
       engine.start();
@@ -160,6 +161,28 @@ public final class QuiverNode implements AutoCloseable {
     LOG.info("Quiver {} serving Flight SQL on grpc://{}:{} (data: {})", version(), config.host(), port(),
         config.dataDir().toAbsolutePath());
     return this;
+  }
+
+  /**
+   * DuckDB's JDBC driver copies its 70 MB native library into {@code java.io.tmpdir} at every start
+   * and deletes it at exit; a node that was killed leaves its copy behind. When the temporary
+   * directory is this node's own (inside its data directory, as {@code ./quiver start} and {@code
+   * ./quiver cluster start} set it), the copies of earlier runs are removed. A shared temporary
+   * directory is left alone: other processes' copies may be in use.
+   */
+  static void removeStaleNativeCopies(java.nio.file.Path dataDir) {
+    java.nio.file.Path tmp = java.nio.file.Path.of(System.getProperty("java.io.tmpdir")).toAbsolutePath().normalize();
+    if (!tmp.startsWith(dataDir.toAbsolutePath().normalize()) || !java.nio.file.Files.isDirectory(tmp)) {
+      return;
+    }
+    try (java.nio.file.DirectoryStream<java.nio.file.Path> copies = java.nio.file.Files.newDirectoryStream(tmp,
+        "libduckdb_java*")) {
+      for (java.nio.file.Path copy : copies) {
+        java.nio.file.Files.deleteIfExists(copy);
+      }
+    } catch (IOException e) {
+      LOG.warn("could not remove old copies of DuckDB's native library from {}: {}", tmp, e.getMessage());
+    }
   }
 
   /** The bound Flight port (the chosen one when configured as 0). */

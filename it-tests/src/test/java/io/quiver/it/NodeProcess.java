@@ -32,6 +32,8 @@ final class NodeProcess implements AutoCloseable {
     List<String> cmd = new ArrayList<>();
     cmd.add(ProcessHandle.current().info().command().orElse("java"));
     cmd.add("--add-opens=java.base/java.nio=ALL-UNNAMED");
+    // DuckDB's native library copy goes to the node's own temporary directory, removed with the test's
+    cmd.add("-Djava.io.tmpdir=" + java.nio.file.Files.createDirectories(dataDir.resolve("tmp")));
     cmd.add("-cp");
     cmd.add(System.getProperty("java.class.path"));
     cmd.add("io.quiver.server.cli.QuiverCli");

@@ -67,6 +67,10 @@ final class StartCommand implements java.util.concurrent.Callable<Integer> {
     }
     cmd.add(ProcessHandle.current().info().command().orElse("java"));
     cmd.addAll(jvmOptions());
+    // the node's own temporary directory: DuckDB's native library copy and shuffle spills live there, and a copy left
+    // by a killed node is removed when the node starts again (QuiverNode)
+    Path tmp = Files.createDirectories(dataDir.resolve("tmp"));
+    cmd.add("-Djava.io.tmpdir=" + tmp.toAbsolutePath());
     cmd.add("-cp");
     cmd.add(System.getProperty("java.class.path"));
     cmd.add(QuiverCli.class.getName());
