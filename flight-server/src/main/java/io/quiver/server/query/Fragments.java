@@ -198,7 +198,9 @@ public final class Fragments {
         + " AS INTEGER) AS " + ArrowSchemas.quoteIdentifier(ShuffleSends.BUCKET_COLUMN);
     String select = fetch == null ? "*" : fetch.select();
     String where = fetch == null || fetch.where() == null ? "" : " WHERE " + fetch.where();
-    String exchange = table.replaceAll("[^A-Za-z0-9_]", "_") + "_" + UUID.randomUUID().toString().substring(0, 8);
+    String name = table.replaceAll("[^A-Za-z0-9_]", "_");
+    String exchange = name.substring(0, Math.min(name.length(), 100)) + "_" + UUID.randomUUID().toString()
+        .substring(0, 8);
     List<ShuffleSends.Send> sends = new ArrayList<>();
     int sender = 0;
     for (Map.Entry<String, List<String>> e : shardsOn.entrySet()) {

@@ -62,13 +62,21 @@ public final class ResultStreamer {
 
   /** Waits for DuckDB to produce the first rows, giving up when the client leaves. */
   private static void awaitExecution(QueryExecution exec, ServerStreamListener listener) throws Exception {
+    awaitExecution(exec, listener, "the client cancelled the stream");
+  }
+
+  /**
+   * Waits for DuckDB to produce the first rows of {@code exec}; when {@code listener}'s call is
+   * cancelled meanwhile, cancels the query with {@code reason} and throws its failure.
+   */
+  static void awaitExecution(QueryExecution exec, ServerStreamListener listener, String reason) throws Exception {
     while (true) {
       try {
         exec.executed().get(EXECUTION_POLL_MILLIS, TimeUnit.MILLISECONDS);
         return;
       } catch (TimeoutException e) {
         if (listener.isCancelled()) {
-          exec.cancel("the client cancelled the stream");
+          exec.cancel(reason);
           exec.state().checkNotAborted();
         }
       } catch (ExecutionException e) {

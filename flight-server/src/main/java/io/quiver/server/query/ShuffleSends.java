@@ -18,9 +18,6 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 import org.apache.arrow.flight.FlightClient;
 import org.apache.arrow.flight.FlightProducer.ServerStreamListener;
 import org.apache.arrow.memory.BufferAllocator;
@@ -132,7 +129,7 @@ public final class ShuffleSends {
         clients.add(c);
         targets.add(new ShuffleWriter.Target(c, new ShuffleDescriptor(id, i, sender, senders, memoryBytes, null)));
       }
-      awaitExecution(exec, listener);
+      ResultStreamer.awaitExecution(exec, listener, "the coordinator cancelled the shuffle");
       QueryExecution running = exec;
       ShuffleWriter writer = new ShuffleWriter(allocator, targets, Partitioner.byBucketColumn(BUCKET_COLUMN,
           targetOfBucket), config.batchRows(), memoryBytes > 0 ? Math.min(config.batchBytes(), Math.max(64 << 10,
@@ -178,22 +175,6 @@ public final class ShuffleSends {
       }
     } finally {
       QueryExecution.closeAll(clients);
-    }
-  }
-
-  private static void awaitExecution(QueryExecution exec, ServerStreamListener listener) throws Exception {
-    while (true) {
-      try {
-        exec.executed().get(50, TimeUnit.MILLISECONDS);
-        return;
-      } catch (TimeoutException e) {
-        if (listener.isCancelled()) {
-          exec.cancel("the coordinator cancelled the shuffle");
-          exec.state().checkNotAborted();
-        }
-      } catch (ExecutionException e) {
-        throw e.getCause() instanceof Exception c ? c : e;
-      }
     }
   }
 
