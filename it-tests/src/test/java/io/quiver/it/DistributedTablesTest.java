@@ -373,8 +373,8 @@ class DistributedTablesTest {
     }
     String text = out.toString(java.nio.charset.StandardCharsets.UTF_8);
     assertEquals(0, exit, text);
-    assertTrue(text.contains("as distributed (4 shards per hashed table) tables") && text.contains("Loaded 86,805 rows"),
-        text);
+    assertTrue(text.contains("as distributed (4 shards per hashed table, hashed layout) tables")
+        && text.contains("Loaded 86,805 rows"), text);
     assertEquals(List.of(List.of("lineitem", "60175"), List.of("nation", "25"), List.of("orders", "15000"),
         List.of("region", "5")), query(p0, "SELECT table_name, approx_rows FROM trex_db_tables() WHERE table_name IN "
         + "('lineitem', 'orders', 'nation', 'region') ORDER BY 1"));

@@ -51,6 +51,11 @@ public final class DuckDbEngine implements AutoCloseable {
       try (Statement s = root.createStatement()) {
         // Arrow export of TIMESTAMPTZ carries this zone; UTC keeps results independent of the host.
         s.execute("SET TimeZone = 'UTC'");
+        // DuckDB's partial aggregate pushdown pre-aggregates both sides of a join on the join key when its
+        // estimates expect duplicates. On shards of hash-partitioned tables (rows in hash order, no useful min/max)
+        // it misfires on unique keys: a TPC-H Q12 fragment spent 60 of its 80 ms grouping orders by o_orderkey;
+        // without it the same fragment takes 8 ms. Every connection of this database goes without it.
+        s.execute("SET GLOBAL disabled_optimizers = '" + DISABLED_OPTIMIZERS + "'");
         addStandardTypeAliases(s);
       }
     } catch (SQLException e) {
@@ -75,6 +80,9 @@ public final class DuckDbEngine implements AutoCloseable {
     }
     s.execute("CREATE TYPE CLOB AS VARCHAR");
   }
+
+  /** DuckDB optimizers every connection runs without (see {@link #start}). */
+  public static final String DISABLED_OPTIMIZERS = "partial_aggregate_pushdown";
 
   public Path databaseFile() {
     return databaseFile;

@@ -36,6 +36,18 @@ class DuckDbEngineTest {
   }
 
   @Test
+  void everyConnectionRunsWithoutTheOptimizersThatMisfireOnShards() throws Exception {
+    try (DuckDbEngine engine = new DuckDbEngine(dir)) {
+      engine.start();
+      try (DuckDBConnection c = engine.newConnection(); Statement s = c.createStatement();
+          java.sql.ResultSet rs = s.executeQuery("SELECT current_setting('disabled_optimizers')")) {
+        rs.next();
+        assertEquals(DuckDbEngine.DISABLED_OPTIMIZERS, rs.getString(1));
+      }
+    }
+  }
+
+  @Test
   void dataSurvivesReopen() throws Exception {
     try (DuckDbEngine engine = new DuckDbEngine(dir)) {
       engine.start();

@@ -47,7 +47,7 @@ import picocli.CommandLine.Parameters;
         "           loopback cluster; prints rows/s, MB/s and ratios (default --rows for ingest: 2000000)",
         "  tpch     load TPC-H at --sf into a --nodes node loopback cluster and into one in-process DuckDB,",
         "           run the 22 queries on both, check the results are equal, print times, ratios and their",
-        "           geometric mean"})
+        "           geometric mean (--layout: how the cluster holds the tables, as for load-tpch)"})
 final class BenchCommand implements java.util.concurrent.Callable<Integer> {
   @Parameters(index = "0", paramLabel = "WHAT", description = "Benchmark to run: stream, cluster, ingest or tpch.")
   String what;
@@ -69,6 +69,11 @@ final class BenchCommand implements java.util.concurrent.Callable<Integer> {
   @Option(names = "--data-dir", description = "Scratch directory (default: a new temporary directory).")
   Path dataDir;
 
+  @Option(names = "--layout", defaultValue = "reference", description = "tpch: hashed (customer, part and supplier "
+      + "hashed on their keys) or reference (replicated to every node); the fact tables are hashed either way "
+      + "(default: ${DEFAULT-VALUE}).")
+  String layout;
+
   @Option(names = "--batch-rows", defaultValue = "" + NodeConfig.DEFAULT_BATCH_ROWS,
       description = "Rows per Arrow batch the node sends (default: ${DEFAULT-VALUE}).")
   int batchRows;
@@ -84,9 +89,16 @@ final class BenchCommand implements java.util.concurrent.Callable<Integer> {
         System.err.println("quiver: --sf, --nodes and --runs must be positive");
         return 2;
       }
+      io.quiver.server.tpch.TpchData.Layout chosen;
+      try {
+        chosen = io.quiver.server.tpch.TpchData.Layout.parse(layout);
+      } catch (IllegalArgumentException e) {
+        System.err.println("quiver: --layout: " + e.getMessage());
+        return 2;
+      }
       Path base = dataDir != null ? dataDir : Files.createTempDirectory("quiver-bench-tpch");
       try {
-        return new TpchBench(base, sf, nodes, runs).run();
+        return new TpchBench(base, sf, nodes, runs, chosen).run();
       } finally {
         if (dataDir == null) {
           deleteRecursively(base);

@@ -1,5 +1,6 @@
 package io.quiver.server.cli;
 
+import io.quiver.server.tpch.TpchData;
 import io.quiver.server.tpch.TpchLoader;
 import java.util.List;
 import org.apache.arrow.flight.FlightClient;
@@ -14,7 +15,8 @@ import picocli.CommandLine.Option;
 @Command(name = "load-tpch", mixinStandardHelpOptions = true,
     description = {"Generate TPC-H data (pure Java generator) and load it into a running Quiver node over Flight SQL.",
         "In a cluster (Raft metadata present) the tables are distributed: lineitem and orders hashed on the order",
-        "key and co-located, customer/part/partsupp/supplier hashed on their keys, nation and region replicated.",
+        "key and co-located, partsupp hashed on its part key, nation and region replicated, and customer, part",
+        "and supplier hashed on their keys (--layout hashed) or replicated (--layout reference).",
         "On a standalone node they are ordinary local tables. The tables must not exist yet."})
 final class LoadTpchCommand implements java.util.concurrent.Callable<Integer> {
   @Option(names = "--sf", defaultValue = "1", description = "Scale factor; 1 is about 8.7 million rows, 1 GB as text "
@@ -35,10 +37,21 @@ final class LoadTpchCommand implements java.util.concurrent.Callable<Integer> {
   @Option(names = "--local", description = "Create node-local tables even when the node is in a cluster.")
   boolean local;
 
+  @Option(names = "--layout", defaultValue = "hashed", description = "In a cluster: hashed (customer, part and "
+      + "supplier hashed on their keys) or reference (replicated to every node) (default: ${DEFAULT-VALUE}).")
+  String layout;
+
   @Override
   public Integer call() throws Exception {
     if (!(sf > 0) || partitions < 1) {
       System.err.println("quiver: --sf and --partitions must be positive");
+      return 2;
+    }
+    TpchData.Layout chosen;
+    try {
+      chosen = TpchData.Layout.parse(layout);
+    } catch (IllegalArgumentException e) {
+      System.err.println("quiver: --layout: " + e.getMessage());
       return 2;
     }
     try (BufferAllocator allocator = new RootAllocator();
@@ -47,9 +60,10 @@ final class LoadTpchCommand implements java.util.concurrent.Callable<Integer> {
       TpchLoader loader = new TpchLoader(sql, allocator, System.err);
       boolean distributed = !local && loader.clusterMode();
       System.out.printf("Loading TPC-H sf %s into %s:%d as %s tables%n", sf, host, port,
-          distributed ? "distributed (" + partitions + " shards per hashed table)" : "node-local");
+          distributed ? "distributed (" + partitions + " shards per hashed table, " + chosen.name().toLowerCase(
+          java.util.Locale.ROOT) + " layout)" : "node-local");
       long start = System.nanoTime();
-      List<TpchLoader.Loaded> loaded = loader.load(sf, partitions, distributed);
+      List<TpchLoader.Loaded> loaded = loader.load(sf, partitions, distributed, chosen);
       double seconds = (System.nanoTime() - start) / 1e9;
       long rows = loaded.stream().mapToLong(TpchLoader.Loaded::rows).sum();
       System.out.printf("Loaded %,d rows in %.1f s (%,.0f rows/s). Try:%n  ./quiver sql --port %d \"SELECT "

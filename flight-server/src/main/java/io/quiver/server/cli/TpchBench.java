@@ -26,12 +26,14 @@ final class TpchBench {
   private final double sf;
   private final int nodes;
   private final int runs;
+  private final io.quiver.server.tpch.TpchData.Layout layout;
 
-  TpchBench(Path baseDir, double sf, int nodes, int runs) {
+  TpchBench(Path baseDir, double sf, int nodes, int runs, io.quiver.server.tpch.TpchData.Layout layout) {
     this.baseDir = baseDir;
     this.sf = sf;
     this.nodes = nodes;
     this.runs = runs;
+    this.layout = layout;
   }
 
   int run() throws Exception {
@@ -42,11 +44,12 @@ final class TpchBench {
       long t = System.nanoTime();
       long rows = TpchData.loadInto(duck, sf, allocator);
       System.out.printf("  %,d rows in %.1f s%n", rows, (System.nanoTime() - t) / 1e9);
-      System.out.printf("Starting %d nodes on loopback and loading the cluster ...%n", nodes);
+      System.out.printf("Starting %d nodes on loopback and loading the cluster (%s layout) ...%n", nodes,
+          layout.name().toLowerCase(Locale.ROOT));
       try (LocalCluster cluster = new LocalCluster(baseDir.resolve("cluster"), nodes, "bench-tpch").start();
           FlightSqlClient sql = cluster.client(allocator, 0)) {
         cluster.awaitFormed(60);
-        new TpchLoader(sql, allocator, System.err).load(sf, Math.max(2, 2 * nodes), true);
+        new TpchLoader(sql, allocator, System.err).load(sf, Math.max(2, 2 * nodes), true, layout);
         System.out.printf("%n%-5s %8s %12s %12s %8s  %s%n", "query", "rows", "DuckDB ms", "cluster ms", "ratio",
             "result");
         double logSum = 0;

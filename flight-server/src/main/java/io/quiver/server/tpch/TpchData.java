@@ -75,8 +75,38 @@ public final class TpchData {
   }
 
   /** The partition config for {@code trex_db_create_table}. */
+  /**
+   * How a cluster holds the TPC-H tables. In both, orders and lineitem are hashed on the order key
+   * and co-located, partsupp is hashed on its part key, and nation and region are replicated.
+   */
+  public enum Layout {
+    /** customer, part and supplier hashed on their keys too */
+    HASHED,
+    /**
+     * customer, part and supplier replicated to every node as well (Citus's reference tables):
+     * the dimension tables every fact row joins with are read in place, never broadcast
+     */
+    REFERENCE;
+
+    public static Layout parse(String name) {
+      for (Layout l : values()) {
+        if (l.name().equalsIgnoreCase(name)) {
+          return l;
+        }
+      }
+      throw new IllegalArgumentException("'" + name + "' is not a TPC-H layout; use hashed or reference");
+    }
+  }
+
+  private static final java.util.Set<String> DIMENSIONS = java.util.Set.of("customer", "part", "supplier");
+
+  /** The partitioning of a table in the {@link Layout#HASHED} layout. */
   public static String partitionConfig(String name, int partitions) {
-    if (name.equals("nation") || name.equals("region")) {
+    return partitionConfig(name, partitions, Layout.HASHED);
+  }
+
+  public static String partitionConfig(String name, int partitions, Layout layout) {
+    if (name.equals("nation") || name.equals("region") || (layout == Layout.REFERENCE && DIMENSIONS.contains(name))) {
       return "{\"strategy\": \"replicated\"}";
     }
     String config = "{\"strategy\": \"hash\", \"column\": \"" + HASH_KEY.get(name) + "\", \"num_partitions\": "

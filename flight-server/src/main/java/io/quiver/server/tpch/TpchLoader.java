@@ -63,6 +63,11 @@ public final class TpchLoader {
   }
 
   public List<Loaded> load(double sf, int partitions, boolean distributed) throws Exception {
+    return load(sf, partitions, distributed, TpchData.Layout.HASHED);
+  }
+
+  /** Loads every table at {@code sf}; distributed ones in {@code layout}. The tables must not exist. */
+  public List<Loaded> load(double sf, int partitions, boolean distributed, TpchData.Layout layout) throws Exception {
     String names = "'" + String.join("', '", TpchData.TABLES) + "'";
     String existing = firstValue("SELECT string_agg(DISTINCT table_name, ', ' ORDER BY table_name) FROM (SELECT "
         + "table_name FROM information_schema.tables WHERE table_schema = 'main'"
@@ -76,7 +81,7 @@ public final class TpchLoader {
     for (String table : TpchData.TABLES) {
       String create = TpchData.createSql(table);
       if (distributed) {
-        firstValue("SELECT trex_db_create_table('" + create + "', '" + TpchData.partitionConfig(table, partitions)
+        firstValue("SELECT trex_db_create_table('" + create + "', '" + TpchData.partitionConfig(table, partitions, layout)
             + "')");
       } else {
         sql.executeUpdate(create);
