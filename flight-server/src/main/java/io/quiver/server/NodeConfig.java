@@ -22,6 +22,9 @@ import java.util.TreeMap;
  * @param batchRows rows per Arrow record batch streamed to clients (default 65536)
  * @param queryThreads threads executing statements (default 16)
  * @param queryMemoryBytes Arrow memory one query may hold (default 1 GiB)
+ * @param shuffleMemoryBytes Arrow memory the shuffles arriving at this node may hold together
+ *     before they spill to {@code <data-dir>/tmp/shuffle} (default 512 MiB; one exchange holds at
+ *     most a quarter of its query's budget)
  */
 public record NodeConfig(
     String host,
@@ -31,7 +34,8 @@ public record NodeConfig(
     Duration preparedStatementIdleTimeout,
     int batchRows,
     int queryThreads,
-    long queryMemoryBytes) {
+    long queryMemoryBytes,
+    long shuffleMemoryBytes) {
 
   public static final String DEFAULT_HOST = "127.0.0.1";
   public static final int DEFAULT_FLIGHT_PORT = 31337;
@@ -41,6 +45,7 @@ public record NodeConfig(
   public static final int DEFAULT_BATCH_ROWS = 65_536;
   public static final int DEFAULT_QUERY_THREADS = 16;
   public static final long DEFAULT_QUERY_MEMORY = 1L << 30;
+  public static final long DEFAULT_SHUFFLE_MEMORY = 512L << 20;
 
   public NodeConfig {
     require(host != null && !host.isBlank(), "host", "must not be empty");
@@ -52,11 +57,12 @@ public record NodeConfig(
     require(batchRows >= 1 && batchRows <= 1_048_576, "batch-rows", "must be between 1 and 1048576, got " + batchRows);
     require(queryThreads >= 1 && queryThreads <= 1024, "query-threads", "must be between 1 and 1024, got " + queryThreads);
     require(queryMemoryBytes >= 1 << 20, "query-memory", "must be at least 1 MiB, got " + queryMemoryBytes);
+    require(shuffleMemoryBytes >= 0, "shuffle-memory", "must not be negative, got " + shuffleMemoryBytes);
   }
 
   public static NodeConfig defaults() {
     return new NodeConfig(DEFAULT_HOST, DEFAULT_FLIGHT_PORT, DEFAULT_DATA_DIR, DEFAULT_RESULT_TTL,
-        DEFAULT_PREPARED_IDLE, DEFAULT_BATCH_ROWS, DEFAULT_QUERY_THREADS, DEFAULT_QUERY_MEMORY);
+        DEFAULT_PREPARED_IDLE, DEFAULT_BATCH_ROWS, DEFAULT_QUERY_THREADS, DEFAULT_QUERY_MEMORY, DEFAULT_SHUFFLE_MEMORY);
   }
 
   /**
@@ -75,7 +81,8 @@ public record NodeConfig(
             "prepared-idle-timeout"),
         parseInt(take(rest, "batch-rows", String.valueOf(d.batchRows())), "batch-rows"),
         parseInt(take(rest, "query-threads", String.valueOf(d.queryThreads())), "query-threads"),
-        parseLong(take(rest, "query-memory", String.valueOf(d.queryMemoryBytes())), "query-memory"));
+        parseLong(take(rest, "query-memory", String.valueOf(d.queryMemoryBytes())), "query-memory"),
+        parseLong(take(rest, "shuffle-memory", String.valueOf(d.shuffleMemoryBytes())), "shuffle-memory"));
     if (!rest.isEmpty()) {
       throw QuiverException.user(ErrorCode.INVALID_ARGUMENT, "unknown configuration key(s): %s", rest.keySet());
     }
@@ -84,17 +91,17 @@ public record NodeConfig(
 
   public NodeConfig withFlightPort(int port) {
     return new NodeConfig(host, port, dataDir, resultTtl, preparedStatementIdleTimeout, batchRows, queryThreads,
-        queryMemoryBytes);
+        queryMemoryBytes, shuffleMemoryBytes);
   }
 
   public NodeConfig withDataDir(Path dir) {
     return new NodeConfig(host, flightPort, dir, resultTtl, preparedStatementIdleTimeout, batchRows, queryThreads,
-        queryMemoryBytes);
+        queryMemoryBytes, shuffleMemoryBytes);
   }
 
   public NodeConfig withResultTtl(Duration ttl) {
     return new NodeConfig(host, flightPort, dataDir, ttl, preparedStatementIdleTimeout, batchRows, queryThreads,
-        queryMemoryBytes);
+        queryMemoryBytes, shuffleMemoryBytes);
   }
 
   private static String take(Map<String, String> m, String key, String dflt) {

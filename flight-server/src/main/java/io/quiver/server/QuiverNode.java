@@ -101,8 +101,11 @@ public final class QuiverNode implements AutoCloseable {
       cluster = new ClusterService(identity, engine, queries::activeQueries, flightServices::serviceFacts);
       nodeClients = new NodeClients(allocator);
       DistributedTables distributed = new DistributedTables(cluster, engine, allocator, nodeClients);
-      shuffles = new io.quiver.shuffle.ShuffleBuffers(allocator,
-          io.quiver.shuffle.ShuffleConfig.defaults(config.dataDir()));
+      io.quiver.shuffle.ShuffleConfig shuffleDefaults = io.quiver.shuffle.ShuffleConfig.defaults(config.dataDir());
+      shuffles = new io.quiver.shuffle.ShuffleBuffers(allocator, new io.quiver.shuffle.ShuffleConfig(
+          shuffleDefaults.spillDir(), config.shuffleMemoryBytes(), shuffleDefaults.exchangeMemoryBytes(),
+          shuffleDefaults.batchRows(), shuffleDefaults.batchBytes(), shuffleDefaults.readerWait(),
+          shuffleDefaults.senderStall(), shuffleDefaults.idleExchange()));
       producer.enableShuffles(shuffles);
       queries.setShuffles(shuffles);
       shardTransactions = new ShardTransactions(engine, allocator, name -> queries.remoteTables().partsOf(name));

@@ -23,6 +23,7 @@ class NodeConfigTest {
     assertEquals(65_536, d.batchRows());
     assertEquals(16, d.queryThreads());
     assertEquals(1L << 30, d.queryMemoryBytes());
+    assertEquals(512L << 20, d.shuffleMemoryBytes());
     assertEquals(d, NodeConfig.fromMap(Map.of()));
   }
 
@@ -30,9 +31,9 @@ class NodeConfigTest {
   void everyKeyIsRead() {
     NodeConfig c = NodeConfig.fromMap(Map.of("host", "0.0.0.0", "flight-port", "0", "data-dir", "/tmp/x",
         "result-ttl", "30s", "prepared-idle-timeout", "PT2M", "batch-rows", "1024", "query-threads", "4",
-        "query-memory", "1048576"));
+        "query-memory", "1048576", "shuffle-memory", "0"));
     assertEquals(new NodeConfig("0.0.0.0", 0, Path.of("/tmp/x"), Duration.ofSeconds(30), Duration.ofMinutes(2), 1024,
-        4, 1L << 20), c);
+        4, 1L << 20, 0), c);
   }
 
   @Test
@@ -48,6 +49,8 @@ class NodeConfigTest {
         .getMessage().contains("result-ttl"));
     assertTrue(assertThrows(QuiverException.class, () -> NodeConfig.fromMap(Map.of("result-ttl", "0s")))
         .getMessage().contains("result-ttl must be positive"));
+    assertTrue(assertThrows(QuiverException.class, () -> NodeConfig.fromMap(Map.of("shuffle-memory", "-1")))
+        .getMessage().contains("shuffle-memory must not be negative"));
   }
 
   @Test

@@ -44,6 +44,12 @@ final class NodeOptions {
       description = "Bytes of Arrow memory one query may hold (default: ${DEFAULT-VALUE}).")
   long queryMemory;
 
+  @Option(names = "--shuffle-memory", defaultValue = "" + NodeConfig.DEFAULT_SHUFFLE_MEMORY,
+      description = "Bytes of Arrow memory the shuffles arriving at this node may hold together before they spill "
+          + "to <data-dir>/tmp/shuffle; one exchange holds at most a quarter of its query's budget "
+          + "(default: ${DEFAULT-VALUE}).")
+  long shuffleMemory;
+
   @Option(names = "--node-name", description = "Display name in the cluster (default: the node id kept in the data dir).")
   String nodeName;
 
@@ -99,7 +105,8 @@ final class NodeOptions {
 
   NodeConfig toConfig() {
     return new NodeConfig(host, flightPort, dataDir, NodeConfig.parseDuration(resultTtl, "result-ttl"),
-        NodeConfig.parseDuration(preparedIdleTimeout, "prepared-idle-timeout"), batchRows, queryThreads, queryMemory);
+        NodeConfig.parseDuration(preparedIdleTimeout, "prepared-idle-timeout"), batchRows, queryThreads, queryMemory,
+        shuffleMemory);
   }
 
   /** The same options as command-line arguments, for launching a node process. */
@@ -113,6 +120,7 @@ final class NodeOptions {
     a.add("--batch-rows=" + batchRows);
     a.add("--query-threads=" + queryThreads);
     a.add("--query-memory=" + queryMemory);
+    a.add("--shuffle-memory=" + shuffleMemory);
     if (nodeName != null) {
       a.add("--node-name=" + nodeName);
     }
