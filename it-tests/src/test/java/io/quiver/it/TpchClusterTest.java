@@ -276,6 +276,26 @@ class TpchClusterTest {
   }
 
   @Test
+  void aClientThatGivesUpCancelsTheFragmentsOnEveryNode() throws Exception {
+    int port = nodes.get(0).port();
+    // a co-located join whose fragments would each build gigabytes of strings: minutes of work
+    String slow = "SELECT count(*) AS n FROM orders, lineitem WHERE o_orderkey = l_orderkey "
+        + "AND length(repeat(l_comment, 20000)) > 0";
+    assertEquals("plan", ItSql.query(port, "EXPLAIN " + slow).get(0).get(0));
+    try (FlightClient client = FlightClient.builder(allocator, Location.forGrpcInsecure("127.0.0.1", port)).build();
+        FlightSqlClient sql = new FlightSqlClient(client)) {
+      org.apache.arrow.flight.FlightRuntimeException e = org.junit.jupiter.api.Assertions.assertThrows(
+          org.apache.arrow.flight.FlightRuntimeException.class, () -> sql.execute(slow,
+              org.apache.arrow.flight.CallOptions.timeout(2, java.util.concurrent.TimeUnit.SECONDS)));
+      assertEquals(org.apache.arrow.flight.FlightStatusCode.TIMED_OUT, e.status().code(), e.getMessage());
+    }
+    // the coordinator, still preparing the statement, sees its client's call end and cancels the running fragments
+    ItSql.eventually("the coordinator cancelled its fragments", true, () -> nodes.get(0).output().contains(
+        "the client cancelled its query while 0 send(s) and 3 fragment(s) ran; cancelling them"));
+    assertEquals("15000", ItSql.scalar(port, "SELECT count(*) FROM orders"));
+  }
+
+  @Test
   void aCancelledFragmentStopsWaitingForItsShuffleAndEndsIt() throws Exception {
     String q = "q-00000000-0000-0000-0000-0000000000a3";
     // the fragment waits for two senders that never come; its caller gives up after a second
