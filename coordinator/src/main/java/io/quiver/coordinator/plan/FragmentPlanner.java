@@ -596,15 +596,9 @@ public final class FragmentPlanner {
       Token k = t.get(i);
       if (k.isSymbol("(") && i + 1 < end && t.get(i + 1).is("select")) {
         Scope child = scopeStartingAt(i + 1);
-        i = child.end + 1; // past ")"
-        String alias = null;
-        if (i < end && t.get(i).is("as")) {
-          i++;
-        }
-        if (i < end && t.get(i).isIdentifier() && !isJoinWord(t.get(i))) {
-          alias = t.get(i).identifier();
-          i++;
-        }
+        Alias a = alias(child.end + 1, end); // past ")"
+        i = a.next();
+        String alias = a.name();
         if (alias == null || (i < end && t.get(i).isSymbol("("))) {
           throw decline();
         }
@@ -619,16 +613,9 @@ public final class FragmentPlanner {
         if (info == null) {
           throw decline(); // not a cluster table
         }
-        i++;
-        String alias = name;
-        if (i < end && t.get(i).is("as")) {
-          i++;
-        }
-        if (i < end && t.get(i).isIdentifier() && !isJoinWord(t.get(i))) {
-          alias = t.get(i).identifier();
-          i++;
-        }
-        item = new Item(occurrences++, alias, info, null);
+        Alias a = alias(i + 1, end);
+        i = a.next();
+        item = new Item(occurrences++, a.name() != null ? a.name() : name, info, null);
       } else {
         throw decline();
       }
@@ -672,6 +659,18 @@ public final class FragmentPlanner {
         throw decline();
       }
     }
+  }
+
+  /** A FROM item's alias ({@code [AS] name}, or null when none) and the position after it. */
+  private record Alias(String name, int next) {}
+
+  /** The alias starting at {@code i} (before {@code end}). */
+  private Alias alias(int i, int end) {
+    int at = i < end && t.get(i).is("as") ? i + 1 : i;
+    if (at < end && t.get(at).isIdentifier() && !isJoinWord(t.get(at))) {
+      return new Alias(t.get(at).identifier(), at + 1);
+    }
+    return new Alias(null, at);
   }
 
   private static boolean isJoinWord(Token k) {

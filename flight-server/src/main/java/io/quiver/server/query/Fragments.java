@@ -129,36 +129,32 @@ public final class Fragments {
       return Optional.empty();
     }
     // the push shuffles: per shuffled table, one send per node holding its shards, to every fragment
-    List<ShuffleSends.Send> sends = new ArrayList<>();
-    Map<String, RemoteTables.ShuffleInput> exchangeOf = new LinkedHashMap<>(); // pull name → exchange, senders
+    Map<String, List<ShuffleSends.Send>> sendsOf = new LinkedHashMap<>(); // pull name → the table's sends
     for (Map.Entry<String, String> e : p.shuffled().entrySet()) {
       Optional<List<ShuffleSends.Send>> of = sends(e.getKey(), e.getValue(), layouts.get(e.getKey()).orElseThrow(),
           anchor, byEndpoint, checked.get().pulls().get(e.getKey()));
       if (of.isEmpty()) {
         return Optional.empty(); // a shard without an alive copy: the gather path reports it
       }
-      sends.addAll(of.get());
-      exchangeOf.put(FragmentPlanner.Plan.PULL_PREFIX + e.getKey(), new RemoteTables.ShuffleInput(
-          of.get().get(0).exchange(), -1, of.get().size()));
+      sendsOf.put(FragmentPlanner.Plan.PULL_PREFIX + e.getKey(), of.get());
     }
+    // every fragment fetches the same: the broadcast tables as planned, the arriving shuffles whole
+    Map<String, ScanPushdown.Fetch> fetches = new LinkedHashMap<>();
+    checked.get().pulls().forEach((table, f) -> {
+      if (!p.shuffled().containsKey(table)) {
+        fetches.put(table, f);
+      }
+    });
+    sendsOf.keySet().forEach(pull -> fetches.put(pull, new ScanPushdown.Fetch("*", null)));
     Map<String, RemoteTables.FragmentInputs> inputs = new LinkedHashMap<>();
-    int target = 0;
     for (String endpoint : byEndpoint.keySet()) {
-      Map<String, ScanPushdown.Fetch> fetches = new LinkedHashMap<>();
+      int target = inputs.size(); // the fragment's position is its target index in every send
       Map<String, RemoteTables.ShuffleInput> shuffles = new LinkedHashMap<>();
-      for (Map.Entry<String, ScanPushdown.Fetch> f : checked.get().pulls().entrySet()) {
-        if (!p.shuffled().containsKey(f.getKey())) {
-          fetches.put(f.getKey(), f.getValue());
-        }
-      }
-      for (Map.Entry<String, RemoteTables.ShuffleInput> x : exchangeOf.entrySet()) {
-        fetches.put(x.getKey(), new ScanPushdown.Fetch("*", null));
-        shuffles.put(x.getKey(), new RemoteTables.ShuffleInput(x.getValue().exchange(), target,
-            x.getValue().senders()));
-      }
+      sendsOf.forEach((pull, of) -> shuffles.put(pull, new RemoteTables.ShuffleInput(of.get(0).exchange(), target,
+          of.size())));
       inputs.put(endpoint, new RemoteTables.FragmentInputs(fetches, shuffles));
-      target++;
     }
+    List<ShuffleSends.Send> sends = sendsOf.values().stream().flatMap(List::stream).toList();
     int usedShards = byEndpoint.values().stream().mapToInt(List::size).sum();
     return Optional.of(new Prepared(p, fragments, checked.get().names(), checked.get().casts(), usedShards,
         anchor.shards().size(), inputs, sends));
@@ -218,16 +214,11 @@ public final class Fragments {
    */
   public static String run(DuckDBConnection conn, Prepared prepared, BufferAllocator allocator) throws SQLException {
     String partials = "__quiver_fragments_" + UUID.randomUUID().toString().replace('-', '_');
-    List<String> streams = new ArrayList<>();
-    List<AutoCloseable> scans = new ArrayList<>();
-    io.grpc.Context call = io.grpc.Context.current();
-    try {
-      List<RemoteTables.Remote> sends = startSends(prepared, allocator, scans);
-      List<RemoteTables.Remote> fragments = startAll(prepared, partials + "_", allocator, scans);
-      scans.add(stopWhenCancelled(call, sends, fragments));
+    running(prepared, partials + "_", allocator, (sends, fragments, scans) -> {
       for (RemoteTables.Remote send : sends) {
         awaitSend(send);
       }
+      List<String> streams = new ArrayList<>();
       for (RemoteTables.Remote r : fragments) {
         RemoteTables.register(conn, r, allocator, scans);
         streams.add(r.name());
@@ -239,6 +230,32 @@ public final class Fragments {
           s.execute("DROP VIEW IF EXISTS " + x);
         }
       }
+    });
+    return prepared.finalSql(partials);
+  }
+
+  /** What reads the started sends' and fragments' streams; what it registers goes into {@code scans}. */
+  @FunctionalInterface
+  private interface WhileRunning {
+    void run(List<RemoteTables.Remote> sends, List<RemoteTables.Remote> fragments, List<AutoCloseable> scans)
+        throws SQLException;
+  }
+
+  /**
+   * The lifecycle of a split's run, for a query and for its EXPLAIN ANALYZE alike: starts every
+   * send and fragment (none is waited for; fragment streams are named {@code prefix} + position),
+   * cancels them all when the client's call is cancelled, runs {@code work}, and closes every
+   * stream at the end. A failure after the client cancelled is QUERY_CANCELLED.
+   */
+  private static void running(Prepared prepared, String prefix, BufferAllocator allocator, WhileRunning work)
+      throws SQLException {
+    List<AutoCloseable> scans = new ArrayList<>();
+    io.grpc.Context call = io.grpc.Context.current();
+    try {
+      List<RemoteTables.Remote> sends = startSends(prepared, allocator, scans);
+      List<RemoteTables.Remote> fragments = startAll(prepared, prefix, allocator, scans);
+      scans.add(stopWhenCancelled(call, sends, fragments));
+      work.run(sends, fragments, scans);
     } catch (SQLException | RuntimeException e) {
       if (call.isCancelled()) {
         throw cancelled(e);
@@ -247,7 +264,6 @@ public final class Fragments {
     } finally {
       QueryExecution.closeAll(scans);
     }
-    return prepared.finalSql(partials);
   }
 
   /**
@@ -290,42 +306,32 @@ public final class Fragments {
     rows.add(new Object[] {"plan", "this node", null, planMillis, prepared.summary()});
     String partials = "__quiver_fragments_" + UUID.randomUUID().toString().replace('-', '_');
     List<String> tables = new ArrayList<>();
-    List<AutoCloseable> scans = new ArrayList<>();
     long start = System.nanoTime();
-    io.grpc.Context call = io.grpc.Context.current();
-    try (Statement s = conn.createStatement()) {
-      List<RemoteTables.Remote> sends = startSends(prepared, allocator, scans);
-      List<RemoteTables.Remote> started = startAll(prepared, partials + "_s", allocator, scans);
-      scans.add(stopWhenCancelled(call, sends, started));
-      for (int i = 0; i < sends.size(); i++) {
-        ShuffleSends.Send send = prepared.sends().get(i);
-        rows.add(new Object[] {"shuffle", send.endpoint(), awaitSend(sends.get(i)), millisSince(start),
-            send.describe()});
+    running(prepared, partials + "_s", allocator, (sends, started, scans) -> {
+      try (Statement s = conn.createStatement()) {
+        for (int i = 0; i < sends.size(); i++) {
+          ShuffleSends.Send send = prepared.sends().get(i);
+          rows.add(new Object[] {"shuffle", send.endpoint(), awaitSend(sends.get(i)), millisSince(start),
+              send.describe()});
+        }
+        int n = 0;
+        for (Map.Entry<String, String> f : prepared.fragments().entrySet()) {
+          RemoteTables.Remote r = started.get(n);
+          RemoteTables.register(conn, r, allocator, scans);
+          String table = partials + "_" + (n++);
+          s.execute("CREATE TEMP TABLE " + table + " AS SELECT * FROM " + r.name());
+          tables.add(table);
+          rows.add(new Object[] {"fragment", f.getKey(), count(s, "SELECT count(*) FROM " + table),
+              millisSince(start), f.getValue()});
+        }
+        s.execute("CREATE TEMP TABLE " + partials + " AS " + String.join(" UNION ALL ",
+            tables.stream().map(x -> "SELECT * FROM " + x).toList()));
+        long finalStart = System.nanoTime();
+        String finalSql = prepared.finalSql(partials);
+        long finalRows = count(s, "SELECT count(*) FROM (" + finalSql + ")");
+        rows.add(new Object[] {"final", "this node", finalRows, millisSince(finalStart), finalSql});
       }
-      int n = 0;
-      for (Map.Entry<String, String> f : prepared.fragments().entrySet()) {
-        RemoteTables.Remote r = started.get(n);
-        RemoteTables.register(conn, r, allocator, scans);
-        String table = partials + "_" + (n++);
-        s.execute("CREATE TEMP TABLE " + table + " AS SELECT * FROM " + r.name());
-        tables.add(table);
-        rows.add(new Object[] {"fragment", f.getKey(), count(s, "SELECT count(*) FROM " + table),
-            millisSince(start), f.getValue()});
-      }
-      s.execute("CREATE TEMP TABLE " + partials + " AS " + String.join(" UNION ALL ",
-          tables.stream().map(x -> "SELECT * FROM " + x).toList()));
-      long finalStart = System.nanoTime();
-      String finalSql = prepared.finalSql(partials);
-      long finalRows = count(s, "SELECT count(*) FROM (" + finalSql + ")");
-      rows.add(new Object[] {"final", "this node", finalRows, millisSince(finalStart), finalSql});
-    } catch (SQLException | RuntimeException e) {
-      if (call.isCancelled()) {
-        throw cancelled(e);
-      }
-      throw e;
-    } finally {
-      QueryExecution.closeAll(scans);
-    }
+    });
     return rows;
   }
 

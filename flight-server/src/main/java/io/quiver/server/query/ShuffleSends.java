@@ -118,17 +118,17 @@ public final class ShuffleSends {
     }
     QueryExecution exec = null;
     List<AutoCloseable> clients = new ArrayList<>();
+    // the rows sent are the query's (its allocator); the clients only take the targets' acknowledgements
     List<ShuffleWriter.Target> targets = new ArrayList<>();
-    BufferAllocator allocator = null;
+    for (int i = 0; i < endpoints.size(); i++) {
+      FlightClient c = NodeCalls.client(nodeAllocator, endpoints.get(i));
+      clients.add(c);
+      targets.add(new ShuffleWriter.Target(c, new ShuffleDescriptor(id, i, sender, senders, memoryBytes, null)));
+    }
     boolean writing = false; // once the writer runs, it tells the targets of a failure itself
     try {
       exec = queries.claim(queries.submit(sql, session, List.of(), queryId, memoryBytes, null).handle());
-      allocator = exec.allocator();
-      for (int i = 0; i < endpoints.size(); i++) {
-        FlightClient c = NodeCalls.client(allocator, endpoints.get(i));
-        clients.add(c);
-        targets.add(new ShuffleWriter.Target(c, new ShuffleDescriptor(id, i, sender, senders, memoryBytes, null)));
-      }
+      BufferAllocator allocator = exec.allocator();
       ResultStreamer.awaitExecution(exec, listener, "the coordinator cancelled the shuffle");
       QueryExecution running = exec;
       ShuffleWriter writer = new ShuffleWriter(allocator, targets, Partitioner.byBucketColumn(BUCKET_COLUMN,
@@ -156,14 +156,8 @@ public final class ShuffleSends {
           : FlightErrors.toQuiver(e);
       if (!writing) {
         // failed before the writer ran (the query, say): tell every target here, so that no fragment waits
-        List<ShuffleWriter.Target> all = new ArrayList<>();
-        for (int i = 0; i < endpoints.size(); i++) {
-          FlightClient c = NodeCalls.client(nodeAllocator, endpoints.get(i));
-          clients.add(c);
-          all.add(new ShuffleWriter.Target(c, new ShuffleDescriptor(id, i, sender, senders, memoryBytes, null)));
-        }
         NodeCalls.detached(() -> {
-          ShuffleWriter.fail(nodeAllocator, all, q.getMessage());
+          ShuffleWriter.fail(nodeAllocator, targets, q.getMessage());
           return null;
         });
       }
