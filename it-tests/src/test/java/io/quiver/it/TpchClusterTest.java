@@ -151,9 +151,21 @@ class TpchClusterTest {
       rs.next();
       rows = rs.getLong(1);
     }
+    // ... after the rows it read of each table of other nodes
     List<List<String>> q13 = ItSql.query(port, "EXPLAIN ANALYZE " + TpchQueries.query(13));
-    assertEquals(1, q13.size(), q13.toString());
-    assertEquals(List.of("gather", "this node", Long.toString(rows)), q13.get(0).subList(0, 3));
+    assertEquals(3, q13.size(), q13.toString());
+    assertEquals(List.of("fetch customer", "this node", oracleCount("SELECT count(*) FROM customer")),
+        q13.get(0).subList(0, 3), q13.toString());
+    assertEquals(List.of("fetch orders", "this node", oracleCount("SELECT count(*) FROM orders WHERE o_comment "
+        + "NOT LIKE '%special%requests%'")), q13.get(1).subList(0, 3), q13.toString());
+    assertEquals(List.of("gather", "this node", Long.toString(rows)), q13.get(2).subList(0, 3));
+  }
+
+  private static String oracleCount(String sql) throws Exception {
+    try (Statement s = oracle.createStatement(); ResultSet rs = s.executeQuery(sql)) {
+      rs.next();
+      return Long.toString(rs.getLong(1));
+    }
   }
 
   /** Rows of a fragment ticket, as other nodes send for fragments and shard reads. */
@@ -314,6 +326,37 @@ class TpchClusterTest {
         return refused.getMessage().contains("has already ended");
       }
     });
+  }
+
+  @Test
+  void aGatheredStatementFetchesOnlyTheRowsWhoseKeysItsSelectiveSideHas() throws Exception {
+    int port = nodes.get(0).port();
+    // Q17, with a part filter that finds some lines at this scale factor
+    String q17 = TpchQueries.query(17).replace("p_container = 'MED BOX'", "p_size < 10");
+    assertTrue(q17.contains("p_size < 10"), q17);
+    // Q17 is gathered: part is fetched first with its own filter, then lineitem only for the keys part brought
+    List<List<String>> plan = ItSql.query(port, "EXPLAIN " + q17);
+    List<List<String>> partScans = plan.stream().filter(r -> r.get(0).equals("scan part")).toList();
+    List<List<String>> lineitemScans = plan.stream().filter(r -> r.get(0).equals("scan lineitem")).toList();
+    assertTrue(!partScans.isEmpty() && partScans.stream().allMatch(r -> r.get(2).contains("p_brand = 'Brand#23'")
+        && !r.get(2).contains("<keys of")), plan.toString());
+    assertTrue(!lineitemScans.isEmpty() && lineitemScans.stream().allMatch(r -> r.get(2).contains(
+        "WHERE ((\"l_partkey\" IN (<keys of part.p_partkey, found when the statement runs>)))")), plan.toString());
+    List<List<String>> analyzed = ItSql.query(port, "EXPLAIN ANALYZE " + q17);
+    long fetched = analyzed.stream().filter(r -> r.get(0).equals("fetch lineitem")).mapToLong(r -> Long.parseLong(
+        r.get(2))).sum();
+    long needed;
+    long all;
+    try (Statement s = oracle.createStatement(); ResultSet rs = s.executeQuery("SELECT count(*) FILTER (WHERE "
+        + "l_partkey IN (SELECT p_partkey FROM part WHERE p_brand = 'Brand#23' AND p_size < 10)), "
+        + "count(*) FROM lineitem")) {
+      rs.next();
+      needed = rs.getLong(1);
+      all = rs.getLong(2);
+    }
+    assertEquals(needed, fetched, "the lineitem rows of part's keys, and no others, are fetched: " + analyzed);
+    assertTrue(needed > 0 && needed * 20 < all, needed + " of " + all);
+    assertSameAsOracle(port, q17);
   }
 
   @Test

@@ -109,20 +109,50 @@ public final class DistributedExplain {
     } else {
       List<AutoCloseable> attachments = new ArrayList<>();
       long count = 0;
-      try (PreparedStatement ps = RemoteTables.prepare(conn, inner, locator, allocator, true, attachments);
-          java.sql.ResultSet rs = ps.executeQuery()) {
-        while (rs.next()) {
-          count++;
+      rows = new ArrayList<>();
+      try (PreparedStatement ps = RemoteTables.prepare(conn, inner, locator, allocator, true, attachments)) {
+        double fetched = Fragments.millisSince(start);
+        rows.addAll(fetchedRows(conn, fetched));
+        try (java.sql.ResultSet rs = ps.executeQuery()) {
+          while (rs.next()) {
+            count++;
+          }
         }
       } finally {
         QueryExecution.closeAll(attachments);
       }
-      rows = List.<Object[]>of(new Object[] {"gather", "this node", count, Fragments.millisSince(start),
-          "tables of other nodes fetched (with scan pushdown where possible), then run here: "
+      rows.add(new Object[] {"gather", "this node", count, Fragments.millisSince(start),
+          "tables of other nodes fetched (with scan pushdown and key filters where possible), then run here: "
           + inner.replaceAll("\\s+", " ")});
     }
     fill(conn, table, rows);
     return Optional.of(select + " ORDER BY rowid");
+  }
+
+  /**
+   * One {@code fetch <table>} row per table of other nodes a gathered statement read: its rows as
+   * the statement sees them (fetched from other nodes, or read from this node's shards, after
+   * pushdown and key filters), and when all of them were there.
+   */
+  private static List<Object[]> fetchedRows(DuckDBConnection conn, double millis) throws SQLException {
+    List<String> read = new ArrayList<>();
+    try (Statement s = conn.createStatement(); java.sql.ResultSet rs = s.executeQuery("SELECT view_name FROM "
+        + "duckdb_views() WHERE temporary AND NOT internal AND database_name = 'temp' AND schema_name = 'main' "
+        + "AND NOT starts_with(view_name, '__quiver_') ORDER BY view_name")) {
+      while (rs.next()) {
+        read.add(rs.getString(1));
+      }
+    }
+    List<Object[]> rows = new ArrayList<>();
+    for (String t : read) {
+      try (Statement s = conn.createStatement(); java.sql.ResultSet rs = s.executeQuery("SELECT count(*) FROM temp.main."
+          + ArrowSchemas.quoteIdentifier(t))) {
+        rs.next();
+        rows.add(new Object[] {"fetch " + t, "this node", rs.getLong(1), millis,
+            "rows read of " + t + " (after scan pushdown and key filters)"});
+      }
+    }
+    return rows;
   }
 
   private static List<String[]> plan(DuckDBConnection conn, String inner,
@@ -145,10 +175,10 @@ public final class DistributedExplain {
     }
     Map<String, ScanPushdown.Fetch> fetches = ScanPushdown.analyze(conn, inner, locator);
     for (Map.Entry<String, ScanPushdown.Fetch> f : fetches.entrySet()) {
+      String where = f.getValue().where(k -> Optional.of(k.describe()));
       for (RemoteTables.Part p : locator.partsOf(f.getKey()).orElse(List.of())) {
         rows.add(new String[] {"scan " + f.getKey(), node(p), "SELECT " + f.getValue().select() + " FROM "
-            + ArrowSchemas.quoteIdentifier(p.table()) + (f.getValue().where() == null ? "" : " WHERE "
-            + f.getValue().where())});
+            + ArrowSchemas.quoteIdentifier(p.table()) + (where == null ? "" : " WHERE " + where)});
       }
     }
     String prefix = fetches.isEmpty() ? "tables of other nodes are fetched whole (no pushdown for this statement), "

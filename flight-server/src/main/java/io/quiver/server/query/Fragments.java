@@ -508,7 +508,7 @@ public final class Fragments {
         layouts.getOrDefault(t, Optional.empty()).ifPresent(l -> pulled.put(t, l.columns()));
       }
       Map<String, ScanPushdown.Fetch> pulls = pulled.isEmpty() ? Map.of()
-          : ScanPushdown.overStandIns(conn, p.partialSql(), pulled);
+          : ScanPushdown.overStandIns(conn, p.partialSql(), pulled, false);
       if (!pulls.keySet().containsAll(pulled.keySet())) {
         pulls = Map.of(); // each fragment plans its own pulls
       }

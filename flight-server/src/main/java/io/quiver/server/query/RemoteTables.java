@@ -20,6 +20,8 @@ import org.apache.arrow.flight.Ticket;
 import org.apache.arrow.memory.BufferAllocator;
 import org.apache.arrow.vector.types.pojo.Schema;
 import org.duckdb.DuckDBConnection;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Makes node-local tables of other nodes readable by name. When DuckDB reports a table missing
@@ -29,6 +31,7 @@ import org.duckdb.DuckDBConnection;
  * is prepared again. A gather of whole tables: the distributed planner will push work to the shards.
  */
 public final class RemoteTables {
+  private static final Logger LOG = LoggerFactory.getLogger(RemoteTables.class);
   private static final Pattern MISSING = Pattern.compile("Table with name ([^ !]+) does not exist");
   private static final int MAX_ATTACHED = 8;
   private static final Pattern WRITE_TO_VIEW = Pattern.compile(
@@ -175,6 +178,8 @@ public final class RemoteTables {
       boolean withData, List<AutoCloseable> resources) throws SQLException {
     List<String> attachedNames = new java.util.ArrayList<>();
     java.util.Map<String, ScanPushdown.Fetch> fetches = null; // decided when the first remote table shows up
+    // the WHERE each fetched table was read with (null: every row), for key filters that use its keys
+    java.util.Map<String, String> fetchedWhere = new java.util.TreeMap<>(String.CASE_INSENSITIVE_ORDER);
     for (int attached = 0; ; attached++) {
       try {
         return conn.prepareStatement(sql);
@@ -206,20 +211,29 @@ public final class RemoteTables {
             fetches = ScanPushdown.analyze(conn, sql, locator);
           }
           if (withData && fetches.size() > 1) {
-            // every table the statement reads from other nodes, pulled at once
-            List<Pull> pulls = new java.util.ArrayList<>();
-            for (java.util.Map.Entry<String, ScanPushdown.Fetch> f : fetches.entrySet()) {
-              Optional<List<Part>> of = f.getKey().equals(table) ? parts : locator.partsOf(f.getKey());
+            // every table the statement reads from other nodes: pulled at once, except that a table
+            // reduced by the keys of another one is pulled once that one is here
+            java.util.Map<String, List<Part>> partsOf = new java.util.LinkedHashMap<>();
+            for (String t : fetches.keySet()) {
+              Optional<List<Part>> of = t.equals(table) ? parts : locator.partsOf(t);
               if (of.isEmpty()) {
-                pulls.clear();
+                partsOf.clear();
                 break;
               }
-              pulls.add(new Pull(f.getKey(), of.get(), f.getValue().select(),
-                  f.getValue().where() != null ? " WHERE " + f.getValue().where() : ""));
+              partsOf.put(t, of.get());
             }
-            if (!pulls.isEmpty()) {
-              attachTables(conn, pulls, allocator, true, resources);
-              pulls.forEach(pl -> attachedNames.add("'" + pl.table() + "'"));
+            if (!partsOf.isEmpty()) {
+              for (List<String> round : pullRounds(fetches)) {
+                List<Pull> pulls = new java.util.ArrayList<>();
+                for (String t : round) {
+                  ScanPushdown.Fetch f = fetches.get(t);
+                  String where = whereOf(conn, f, fetchedWhere);
+                  fetchedWhere.put(t, where);
+                  pulls.add(new Pull(t, partsOf.get(t), f.select(), where != null ? " WHERE " + where : ""));
+                }
+                attachTables(conn, pulls, allocator, true, resources);
+                pulls.forEach(pl -> attachedNames.add("'" + pl.table() + "'"));
+              }
               continue;
             }
           }
@@ -227,11 +241,62 @@ public final class RemoteTables {
         ScanPushdown.Fetch fetch = fetches.get(table);
         String select = fetch != null ? fetch.select() : locator.pushdown()
             ? selectList(parts.get().get(0).columns(), used(sql)) : "*";
+        String where = fetch == null ? null : withData ? whereOf(conn, fetch, fetchedWhere) : fetch.where();
+        fetchedWhere.put(table, where);
         attachParts(conn, table, parts.get(), allocator, withData, resources, select,
-            fetch != null && fetch.where() != null ? " WHERE " + fetch.where() : "");
+            where != null ? " WHERE " + where : "");
         attachedNames.add("'" + table + "'");
       }
     }
+  }
+
+  /**
+   * The order tables are pulled in: rounds of tables pulled at once, a table whose key filters use
+   * the keys of other tables after those ({@link ScanPushdown#ordered} leaves no cycle; one would be
+   * broken by pulling the rest at once, their key filters on each other unused).
+   */
+  static List<List<String>> pullRounds(java.util.Map<String, ScanPushdown.Fetch> fetches) {
+    List<List<String>> rounds = new java.util.ArrayList<>();
+    java.util.Set<String> pending = new java.util.TreeSet<>(String.CASE_INSENSITIVE_ORDER);
+    pending.addAll(fetches.keySet());
+    while (!pending.isEmpty()) {
+      List<String> round = new java.util.ArrayList<>();
+      for (String t : fetches.keySet()) {
+        if (pending.contains(t) && fetches.get(t).remoteKeySources().stream()
+            .noneMatch(src -> pending.contains(src) && !src.equalsIgnoreCase(t))) {
+          round.add(t);
+        }
+      }
+      if (round.isEmpty()) {
+        fetches.keySet().stream().filter(pending::contains).forEach(round::add);
+      }
+      round.forEach(pending::remove);
+      rounds.add(round);
+    }
+    return rounds;
+  }
+
+  /**
+   * The WHERE condition {@code fetch} is pulled with (null: every row), its key filters resolved
+   * here: over a table of this node, or over a table of other nodes already pulled with a
+   * condition ({@code fetchedWhere}). A key filter whose keys are unknown or too many goes unused.
+   */
+  private static String whereOf(DuckDBConnection conn, ScanPushdown.Fetch fetch,
+      java.util.Map<String, String> fetchedWhere) {
+    return fetch.where(k -> {
+      try {
+        if (k.localTable() != null) {
+          return ScanPushdown.keyCondition(conn, k, k.localTable(), k.localWhere());
+        }
+        if (fetchedWhere.get(k.source()) == null) {
+          return Optional.empty(); // not pulled yet, or pulled whole: its keys reduce nothing
+        }
+        return ScanPushdown.keyCondition(conn, k, "temp.main." + ArrowSchemas.quoteIdentifier(k.source()), null);
+      } catch (SQLException e) {
+        LOG.debug("key filter {} unused: {}", k.describe(), e.getMessage());
+        return Optional.empty();
+      }
+    });
   }
 
   /** One table to attach: its parts, and the select list and WHERE suffix each part is read with. */
@@ -275,6 +340,8 @@ public final class RemoteTables {
         }
         String select = withData ? pull.select() : "*";
         String where = withData ? pull.where() : "";
+        // the shards one node holds are read with one call: their UNION ALL
+        java.util.Map<String, List<String>> shardsByNode = new java.util.LinkedHashMap<>();
         for (Part p : parts) {
           String stream = "__quiver_remote_" + p.table() + (withData ? "_stream" : "");
           if (p.arrowFile() != null || p.opener() != null) {
@@ -296,12 +363,21 @@ public final class RemoteTables {
           if (p.externalQuery() != null) {
             attachExternal(conn, stream, p, allocator, withData, owner);
           } else if (withData) {
-            started.add(start(stream, "SELECT " + select + " FROM " + ArrowSchemas.quoteIdentifier(p.table())
-                + where, p.endpoint(), allocator, owner, "table " + p.table() + " lives on node " + p.endpoint()
-                + ", which could not serve it"));
+            shardsByNode.computeIfAbsent(p.endpoint(), e -> new java.util.ArrayList<>()).add(p.table());
+            continue;
           } else {
             describeRemote(conn, stream, p, allocator, owner);
           }
+          streams.add(stream);
+        }
+        for (java.util.Map.Entry<String, List<String>> node : shardsByNode.entrySet()) {
+          List<String> shards = node.getValue();
+          String stream = "__quiver_remote_" + shards.get(0) + "_stream";
+          String query = shards.stream().map(t -> "SELECT " + select + " FROM " + ArrowSchemas.quoteIdentifier(t)
+              + where).collect(java.util.stream.Collectors.joining(" UNION ALL "));
+          started.add(start(stream, query, node.getKey(), allocator, owner, (shards.size() == 1 ? "table "
+              : "tables ") + String.join(", ", shards) + " live" + (shards.size() == 1 ? "s" : "") + " on node "
+              + node.getKey() + ", which could not serve " + (shards.size() == 1 ? "it" : "them")));
           streams.add(stream);
         }
       }

@@ -15,6 +15,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.function.Function;
 import org.duckdb.DuckDBConnection;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -34,8 +35,87 @@ public final class ScanPushdown {
   private static final ObjectMapper JSON = new ObjectMapper();
   private static final int MAX_TABLES = 8;
 
-  /** How to fetch one table: a select list and an optional WHERE condition (null = all rows). */
-  public record Fetch(String select, String where) {}
+  /**
+   * How to fetch one table: a select list and an optional WHERE condition ({@code where}, null = all
+   * rows). When some scan of the table is reduced by a key filter, {@code scans} holds every scan's
+   * conditions and key filters, and the WHERE is only known once the keys are: {@link #where(Function)}.
+   */
+  public record Fetch(String select, String where, List<ScanFilter> scans) {
+    public Fetch(String select, String where) {
+      this(select, where, List.of());
+    }
+
+    /** True when some scan of the table is reduced by the keys of another table. */
+    public boolean hasKeyFilters() {
+      return scans.stream().anyMatch(s -> !s.keys().isEmpty());
+    }
+
+    /** The tables of other nodes whose fetched rows decide a key filter of this fetch. */
+    public Set<String> remoteKeySources() {
+      Set<String> out = new LinkedHashSet<>();
+      scans.forEach(s -> s.keys().stream().filter(k -> k.localTable() == null).forEach(k -> out.add(k.source())));
+      return out;
+    }
+
+    /**
+     * The WHERE condition once every key filter is resolved by {@code keys} (a condition, or empty
+     * when the filter cannot be used: too many keys, or its source is not selective); null = all rows.
+     */
+    public String where(Function<KeyFilter, Optional<String>> keys) {
+      if (!hasKeyFilters()) {
+        return where;
+      }
+      Set<String> perScan = new LinkedHashSet<>(); // scans with the same conditions read the same rows
+      Map<KeyFilter, Optional<String>> resolved = new java.util.HashMap<>();
+      for (ScanFilter s : scans) {
+        List<String> terms = new ArrayList<>(s.conditions());
+        for (KeyFilter k : s.keys()) {
+          resolved.computeIfAbsent(k, keys).ifPresent(c -> terms.add("(" + c + ")"));
+        }
+        if (terms.isEmpty()) {
+          return null; // one scan reads every row
+        }
+        perScan.add("(" + String.join(" AND ", terms) + ")");
+      }
+      return String.join(" OR ", perScan);
+    }
+
+    /** This fetch with only the key filters {@code keep} accepts. */
+    Fetch keeping(java.util.function.Predicate<KeyFilter> keep) {
+      List<ScanFilter> kept = new ArrayList<>();
+      for (ScanFilter s : scans) {
+        kept.add(new ScanFilter(s.conditions(), s.keys().stream().filter(keep).toList()));
+      }
+      Fetch out = new Fetch(select, where, kept);
+      return out.hasKeyFilters() ? out : new Fetch(select, where);
+    }
+
+    /** True when the fetch reads fewer than all rows once its key filters are resolved (if they are). */
+    boolean selective() {
+      return where(k -> Optional.of("TRUE")) != null;
+    }
+  }
+
+  /** One scan of a fetched table: the conditions DuckDB applies at it, and its key filters. */
+  public record ScanFilter(List<String> conditions, List<KeyFilter> keys) {}
+
+  /**
+   * A key filter (semi-join reduction): the scan's rows matter only when {@code column} (of type
+   * {@code columnType}) equals a value of {@code sourceColumn} in the rows of {@code source} the
+   * statement reads. The source is a table of this node ({@code localTable}, the qualified name, read
+   * with {@code localWhere}) or another table of other nodes, fetched first ({@code localTable} null).
+   */
+  public record KeyFilter(String column, String columnType, String source, String sourceColumn, String localTable,
+      String localWhere) {
+    /** How EXPLAIN shows the filter before its keys are known. */
+    public String describe() {
+      return ArrowSchemas.quoteIdentifier(column) + " IN (<keys of " + source + "." + sourceColumn
+          + ", found when the statement runs>)";
+    }
+  }
+
+  /** At most this many distinct keys make a key filter; a larger set reduces too little for its size. */
+  static final int MAX_KEYS = 5_000;
 
   private ScanPushdown() {}
 
@@ -69,7 +149,7 @@ public final class ScanPushdown {
       if (standIns.isEmpty()) {
         return Map.of();
       }
-      return overStandIns(conn, sql, standIns);
+      return overStandIns(conn, sql, standIns, true);
     } catch (SQLException | RuntimeException e) {
       LOG.debug("no scan pushdown for this statement: {}", e.toString());
       return Map.of();
@@ -86,9 +166,12 @@ public final class ScanPushdown {
 
   /**
    * How to fetch each of {@code standIns} (table → columns), which exist on {@code conn} as empty
-   * tables, for {@code sql}; empty when the plan cannot be read.
+   * tables, for {@code sql}; empty when the plan cannot be read. With {@code keyFilters}, a scan
+   * whose rows only matter when they join a selective table gets a key filter (see
+   * {@link #keyFilters}).
    */
-  static Map<String, Fetch> overStandIns(DuckDBConnection conn, String sql, Map<String, Map<String, String>> standIns) {
+  static Map<String, Fetch> overStandIns(DuckDBConnection conn, String sql, Map<String, Map<String, String>> standIns,
+      boolean keyFilters) {
     try {
       JsonNode plan;
       try (Statement s = conn.createStatement()) {
@@ -101,14 +184,27 @@ public final class ScanPushdown {
         }
       }
       Map<String, List<Scan>> scans = new LinkedHashMap<>();
-      collect(plan, null, scans);
+      Map<String, List<Scan>> localScans = new LinkedHashMap<>();
+      boolean[] onlyTableLeaves = {true};
+      collect(plan, new ArrayList<>(), scans, localScans, onlyTableLeaves);
+      // a column the statement names is fetched even where DuckDB's plan does not read it (a derived
+      // table's column nothing uses, say): the statement is bound again over the fetched columns
+      Set<String> named = io.quiver.coordinator.scan.ColumnUse.identifiers(sql).map(ids -> {
+        Set<String> lower = new java.util.HashSet<>();
+        ids.forEach(id -> lower.add(id.toLowerCase(Locale.ROOT)));
+        return lower;
+      }).orElse(null);
       Map<String, Fetch> out = new LinkedHashMap<>();
       for (Map.Entry<String, Map<String, String>> t : standIns.entrySet()) {
         List<Scan> of = scans.getOrDefault(t.getKey().toLowerCase(Locale.ROOT), List.of());
         if (of.isEmpty()) {
           continue;
         }
-        out.put(t.getKey(), fetch(conn, t.getKey(), t.getValue(), of));
+        out.put(t.getKey(), fetch(conn, "temp.main." + ArrowSchemas.quoteIdentifier(t.getKey()), t.getValue(), of,
+            List.of(), named));
+      }
+      if (keyFilters && onlyTableLeaves[0]) {
+        return keyFilters(conn, sql, standIns, scans, localScans, out);
       }
       return out;
     } catch (SQLException | java.io.IOException | RuntimeException e) {
@@ -117,66 +213,365 @@ public final class ScanPushdown {
     }
   }
 
-  /** One scan of a stand-in: the columns it reads and the conditions DuckDB applies at it. */
-  private record Scan(Set<String> columns, boolean allColumns, List<String> conditions) {}
+  /**
+   * One scan in the plan: the columns it reads, the conditions DuckDB applies at it, and the
+   * equality conditions ({@code left = right}, column names) of the first join above it when every
+   * row of the scan that finds no partner there is dropped by that join.
+   */
+  private record Scan(Set<String> columns, boolean allColumns, List<String> conditions, List<String[]> joinKeys) {}
 
-  private static void collect(JsonNode node, JsonNode parent, Map<String, List<Scan>> scans) {
+  /** Operators that pass rows and columns through unchanged except for dropping rows or columns. */
+  private static final Set<String> PASS_THROUGH = Set.of("PROJECTION", "FILTER");
+  /** Leaves whose columns come from tables (or from other parts of the same plan). */
+  private static final Set<String> TABLE_LEAVES = Set.of("SEQ_SCAN", "CTE_SCAN", "DELIM_SCAN", "DUMMY_SCAN",
+      "EMPTY_RESULT");
+  private static final java.util.regex.Pattern EQUALITY = java.util.regex.Pattern.compile(
+      "^\\(?\\s*\"?([A-Za-z_][A-Za-z0-9_]*)\"?\\s*=\\s*\"?([A-Za-z_][A-Za-z0-9_]*)\"?\\s*\\)?$");
+
+  private static void collect(JsonNode node, List<JsonNode> ancestors, Map<String, List<Scan>> scans,
+      Map<String, List<Scan>> localScans, boolean[] onlyTableLeaves) {
     if (node.isArray()) {
-      node.forEach(n -> collect(n, parent, scans));
+      node.forEach(n -> collect(n, ancestors, scans, localScans, onlyTableLeaves));
       return;
     }
-    if ("SEQ_SCAN".equals(node.path("name").asText())) {
+    String op = node.path("name").asText();
+    if (node.path("children").isEmpty() && !TABLE_LEAVES.contains(op)) {
+      onlyTableLeaves[0] = false; // a table function, VALUES list or the like: its columns are not traced
+    }
+    if ("SEQ_SCAN".equals(op)) {
       JsonNode info = node.path("extra_info");
       String table = info.path("Table").asText();
-      if (table.startsWith("\"temp\".")) {
+      boolean standIn = table.startsWith("\"temp\".");
+      Set<String> columns = new LinkedHashSet<>();
+      boolean all = false;
+      JsonNode projections = info.path("Projections");
+      if (projections.isMissingNode()) {
+        all = true;
+      }
+      for (JsonNode p : projections.isArray() ? projections : JSON.createArrayNode().add(projections)) {
+        columns.add(p.asText().replace("\"", "").toLowerCase(Locale.ROOT));
+      }
+      List<String> conditions = new ArrayList<>();
+      JsonNode filters = info.path("Filters");
+      for (JsonNode f : filters.isArray() ? filters : filters.isMissingNode() ? JSON.createArrayNode()
+          : JSON.createArrayNode().add(filters)) {
+        String text = f.asText().trim();
+        if (text.startsWith("optional:")) {
+          // an IN list DuckDB made from the statement's own OR/IN condition, kept optional at the scan
+          text = text.substring("optional:".length()).trim();
+        }
+        if (!text.isEmpty() && !text.contains("Dynamic Filter") && !text.contains("optional:")) {
+          conditions.add(text);
+        }
+      }
+      JsonNode parent = ancestors.isEmpty() ? null : ancestors.get(ancestors.size() - 1);
+      if (parent != null && "FILTER".equals(parent.path("name").asText()) && parent.path("children").size() == 1) {
+        String expression = parent.path("extra_info").path("Expression").asText().trim();
+        if (!expression.isEmpty()) {
+          conditions.add(expression);
+        }
+      }
+      Scan scan = new Scan(columns, all, conditions, standIn ? joinKeysAbove(node, ancestors) : List.of());
+      if (standIn) {
         String name = table.substring(table.lastIndexOf('.') + 1).replace("\"", "").toLowerCase(Locale.ROOT);
-        Set<String> columns = new LinkedHashSet<>();
-        boolean all = false;
-        JsonNode projections = info.path("Projections");
-        if (projections.isMissingNode()) {
-          all = true;
-        }
-        for (JsonNode p : projections.isArray() ? projections : JSON.createArrayNode().add(projections)) {
-          columns.add(p.asText().replace("\"", "").toLowerCase(Locale.ROOT));
-        }
-        List<String> conditions = new ArrayList<>();
-        JsonNode filters = info.path("Filters");
-        for (JsonNode f : filters.isArray() ? filters : filters.isMissingNode() ? JSON.createArrayNode()
-            : JSON.createArrayNode().add(filters)) {
-          String text = f.asText().trim();
-          if (text.startsWith("optional:")) {
-            // an IN list DuckDB made from the statement's own OR/IN condition, kept optional at the scan
-            text = text.substring("optional:".length()).trim();
-          }
-          if (!text.isEmpty() && !text.contains("Dynamic Filter") && !text.contains("optional:")) {
-            conditions.add(text);
-          }
-        }
-        if (parent != null && "FILTER".equals(parent.path("name").asText()) && parent.path("children").size() == 1) {
-          String expression = parent.path("extra_info").path("Expression").asText().trim();
-          if (!expression.isEmpty()) {
-            conditions.add(expression);
-          }
-        }
-        scans.computeIfAbsent(name, k -> new ArrayList<>()).add(new Scan(columns, all, conditions));
+        scans.computeIfAbsent(name, k -> new ArrayList<>()).add(scan);
+      } else if (!table.isEmpty()) {
+        localScans.computeIfAbsent(table, k -> new ArrayList<>()).add(scan);
       }
     }
+    ancestors.add(node);
     for (JsonNode child : node.path("children")) {
-      collect(child, node, scans);
+      collect(child, ancestors, scans, localScans, onlyTableLeaves);
+    }
+    ancestors.remove(ancestors.size() - 1);
+  }
+
+  /**
+   * The plain column equalities of the first join above {@code scan} (reached through projections
+   * and filters only), when that join drops the scan's rows that match nothing: an inner or semi
+   * join, or the inner side of a left or right join. Empty otherwise.
+   */
+  private static List<String[]> joinKeysAbove(JsonNode scan, List<JsonNode> ancestors) {
+    JsonNode child = scan;
+    for (int i = ancestors.size() - 1; i >= 0; i--) {
+      JsonNode a = ancestors.get(i);
+      String op = a.path("name").asText();
+      if (PASS_THROUGH.contains(op)) {
+        child = a;
+        continue;
+      }
+      if (!"HASH_JOIN".equals(op) || a.path("children").size() != 2) {
+        return List.of();
+      }
+      int side = a.path("children").get(0) == child ? 0 : a.path("children").get(1) == child ? 1 : -1;
+      String type = a.path("extra_info").path("Join Type").asText();
+      boolean drops = switch (type) {
+        case "INNER", "SEMI", "RIGHT_SEMI" -> side >= 0;
+        case "LEFT" -> side == 1;
+        case "RIGHT" -> side == 0;
+        default -> false;
+      };
+      if (!drops) {
+        return List.of();
+      }
+      List<String[]> keys = new ArrayList<>();
+      JsonNode conditions = a.path("extra_info").path("Conditions");
+      for (JsonNode c : conditions.isArray() ? conditions : JSON.createArrayNode().add(conditions)) {
+        java.util.regex.Matcher m = EQUALITY.matcher(c.asText().trim());
+        if (m.matches()) {
+          keys.add(new String[] {m.group(1).toLowerCase(Locale.ROOT), m.group(2).toLowerCase(Locale.ROOT)});
+        }
+      }
+      return keys;
+    }
+    return List.of();
+  }
+
+  /**
+   * Semi-join reduction (dynamic filtering) for a statement that gathers tables of other nodes: a
+   * scan whose rows only matter when {@code c = x} holds in the join above it, where {@code x} is a
+   * column of exactly one other table R of the statement, needs only the rows whose {@code c} is
+   * among R's values of {@code x} — in the rows the statement reads of R, that is R's filtered rows.
+   * When R is selective (every scan of it is filtered) and, once known, has at most
+   * {@link #MAX_KEYS} keys, the scan is fetched with {@code c IN (keys)}: TPC-H Q17 fetches the
+   * lineitem rows of 200 parts instead of all 6 million.
+   * <p>
+   * Names are traced, so the filter is only made when a name cannot mean anything else: {@code c}
+   * and {@code x} are nobody's alias in the statement, {@code x} belongs to R alone and not to the
+   * scanned table, and every leaf of the plan reads a table (no table function or VALUES list
+   * could bring a column of that name). Anything else leaves the scan as it was.
+   */
+  private static Map<String, Fetch> keyFilters(DuckDBConnection conn, String sql,
+      Map<String, Map<String, String>> standIns, Map<String, List<Scan>> scans, Map<String, List<Scan>> localScans,
+      Map<String, Fetch> fetches) throws SQLException, java.io.IOException {
+    if (scans.values().stream().flatMap(List::stream).allMatch(s -> s.joinKeys().isEmpty())) {
+      return fetches;
+    }
+    Set<String> aliases = aliasesOf(conn, sql);
+    if (aliases == null) {
+      return fetches;
+    }
+    Map<String, Map<String, String>> standInColumns = new java.util.TreeMap<>(String.CASE_INSENSITIVE_ORDER);
+    standIns.forEach((t, cols) -> {
+      Map<String, String> lower = new LinkedHashMap<>();
+      cols.forEach((c, type) -> lower.put(c.toLowerCase(Locale.ROOT), type));
+      standInColumns.put(t, lower);
+    });
+    Map<String, String> localWhere = new LinkedHashMap<>(); // local table -> WHERE of what the statement reads
+    Map<String, Fetch> out = new LinkedHashMap<>(fetches);
+    for (Map.Entry<String, Fetch> f : fetches.entrySet()) {
+      Map<String, String> columns = standInColumns.get(f.getKey());
+      List<Scan> of = scans.getOrDefault(f.getKey().toLowerCase(Locale.ROOT), List.of());
+      boolean any = false;
+      List<List<KeyFilter>> perScan = new ArrayList<>();
+      for (Scan s : of) {
+        List<KeyFilter> keys = new ArrayList<>();
+        for (String[] eq : s.joinKeys()) {
+          for (int side = 0; side < 2; side++) {
+            String c = eq[side];
+            String x = eq[1 - side];
+            if (!columns.containsKey(c) || columns.containsKey(x) || aliases.contains(c) || aliases.contains(x)) {
+              continue;
+            }
+            KeyFilter k = sourceOf(conn, f.getKey(), c, columns.get(c), x, standInColumns, localScans, localWhere);
+            if (k != null) {
+              keys.add(k);
+            }
+          }
+        }
+        any |= !keys.isEmpty();
+        perScan.add(keys);
+      }
+      if (!any) {
+        continue;
+      }
+      Fetch base = f.getValue();
+      Fetch keyed = fetch(conn, "temp.main." + ArrowSchemas.quoteIdentifier(f.getKey()), standIns.get(f.getKey()), of,
+          perScan, Set.of());
+      out.put(f.getKey(), new Fetch(base.select(), base.where(), keyed.scans()));
+    }
+    return ordered(out);
+  }
+
+  /**
+   * Keeps the key filters that can work: those whose source is a table of this node, or a table of
+   * other nodes fetched earlier and selective. Tables are placed in fetch order, each once the
+   * sources of its key filters are placed; where they wait on each other (Q17's lineitem and part),
+   * the tables filtered by their own conditions go first.
+   */
+  static Map<String, Fetch> ordered(Map<String, Fetch> fetches) {
+    Map<String, Fetch> placed = new java.util.TreeMap<>(String.CASE_INSENSITIVE_ORDER);
+    Set<String> pending = new java.util.TreeSet<>(String.CASE_INSENSITIVE_ORDER);
+    pending.addAll(fetches.keySet());
+    while (!pending.isEmpty()) {
+      List<String> round = new ArrayList<>();
+      for (String t : fetches.keySet()) {
+        if (pending.contains(t) && fetches.get(t).remoteKeySources().stream().noneMatch(pending::contains)) {
+          round.add(t);
+        }
+      }
+      if (round.isEmpty()) {
+        fetches.keySet().stream().filter(t -> pending.contains(t) && fetches.get(t).where() != null)
+            .forEach(round::add);
+      }
+      if (round.isEmpty()) {
+        round.addAll(pending);
+      }
+      Map<String, Fetch> earlier = new java.util.TreeMap<>(placed);
+      for (String t : round) {
+        placed.put(t, fetches.get(t).keeping(k -> k.localTable() != null
+            || earlier.containsKey(k.source()) && earlier.get(k.source()).selective()));
+        pending.remove(t);
+      }
+    }
+    Map<String, Fetch> out = new LinkedHashMap<>();
+    fetches.keySet().forEach(t -> out.put(t, placed.get(t)));
+    return out;
+  }
+
+  /**
+   * The key filter {@code c = x} makes for a scan of {@code table}, or null: {@code x} must be a
+   * column of exactly one table, another table of other nodes or a table of this node whose every
+   * scan is filtered.
+   */
+  private static KeyFilter sourceOf(DuckDBConnection conn, String table, String c, String cType, String x,
+      Map<String, Map<String, String>> standInColumns, Map<String, List<Scan>> localScans,
+      Map<String, String> localWhere) {
+    String remote = null;
+    for (Map.Entry<String, Map<String, String>> t : standInColumns.entrySet()) {
+      if (t.getValue().containsKey(x)) {
+        if (remote != null || t.getKey().equalsIgnoreCase(table)) {
+          return null;
+        }
+        remote = t.getKey();
+      }
+    }
+    String local = null;
+    for (String l : localScans.keySet()) {
+      if (hasColumn(conn, l, x)) {
+        if (local != null) {
+          return null;
+        }
+        local = l;
+      }
+    }
+    if ((remote == null) == (local == null)) {
+      return null; // nobody's column, or more than one table's
+    }
+    if (remote != null) {
+      return new KeyFilter(c, cType, remote, x, null, null);
+    }
+    String qualified = local;
+    String where = localWhere.computeIfAbsent(qualified, q -> {
+      Fetch read = fetch(conn, q, Map.of(), localScans.get(q), List.of(), Set.of());
+      return read.where() == null ? "" : read.where();
+    });
+    if (where.isEmpty()) {
+      return null; // the statement reads all of it: its keys reduce nothing
+    }
+    String name = qualified.substring(qualified.lastIndexOf('.') + 1).replace("\"", "");
+    return new KeyFilter(c, cType, name, x, qualified, where);
+  }
+
+  private static boolean hasColumn(DuckDBConnection conn, String qualifiedTable, String column) {
+    try (PreparedStatement ps = conn.prepareStatement("SELECT " + ArrowSchemas.quoteIdentifier(column) + " FROM "
+        + qualifiedTable + " LIMIT 0")) {
+      return true;
+    } catch (SQLException e) {
+      return false;
     }
   }
 
-  private static Fetch fetch(DuckDBConnection conn, String table, Map<String, String> columns, List<Scan> scans) {
-    Set<String> needed = new LinkedHashSet<>();
-    boolean all = false;
+  /**
+   * Every name the statement gives to something (select-list aliases, table and CTE column
+   * aliases, renames), lower case; null when DuckDB cannot serialize the statement.
+   */
+  private static Set<String> aliasesOf(DuckDBConnection conn, String sql) throws SQLException, java.io.IOException {
+    JsonNode tree;
+    try (PreparedStatement ps = conn.prepareStatement("SELECT json_serialize_sql(?)")) {
+      ps.setString(1, sql);
+      try (ResultSet rs = ps.executeQuery()) {
+        rs.next();
+        tree = JSON.readTree(rs.getString(1));
+      }
+    }
+    if (tree.path("error").asBoolean(true)) {
+      return null;
+    }
+    Set<String> out = new java.util.HashSet<>();
+    collectAliases(tree, false, out);
+    return out;
+  }
+
+  private static final Set<String> ALIAS_FIELDS = Set.of("alias", "aliases", "column_name_alias", "expected_names",
+      "rename_list");
+
+  private static void collectAliases(JsonNode node, boolean naming, Set<String> out) {
+    if (node.isTextual()) {
+      if (naming && !node.asText().isEmpty()) {
+        out.add(node.asText().toLowerCase(Locale.ROOT));
+      }
+      return;
+    }
+    if (node.isArray()) {
+      node.forEach(n -> collectAliases(n, naming, out));
+      return;
+    }
+    node.fields().forEachRemaining(e -> collectAliases(e.getValue(), naming || ALIAS_FIELDS.contains(e.getKey()), out));
+  }
+
+  /**
+   * The SQL condition for a resolved key filter over {@code relation} (its rows as the statement
+   * reads them, narrowed by {@code where} when not null): {@code c IN (keys)}, {@code FALSE} for no
+   * keys, or empty when there are more than {@link #MAX_KEYS}.
+   */
+  static Optional<String> keyCondition(DuckDBConnection conn, KeyFilter k, String relation, String where)
+      throws SQLException {
+    String x = ArrowSchemas.quoteIdentifier(k.sourceColumn());
+    List<String> keys = new ArrayList<>();
+    try (Statement s = conn.createStatement(); ResultSet rs = s.executeQuery("SELECT DISTINCT CAST(" + x
+        + " AS VARCHAR) FROM " + relation + " WHERE " + x + " IS NOT NULL" + (where == null ? "" : " AND (" + where
+        + ")") + " LIMIT " + (MAX_KEYS + 1))) {
+      while (rs.next()) {
+        keys.add(rs.getString(1));
+      }
+    }
+    if (keys.size() > MAX_KEYS) {
+      return Optional.empty();
+    }
+    if (keys.isEmpty()) {
+      return Optional.of("FALSE");
+    }
+    String type = k.columnType().trim().toUpperCase(Locale.ROOT);
+    boolean integral = type.matches("(U?(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT)|INT[1248]?|LONG|SHORT)");
+    StringBuilder in = new StringBuilder(ArrowSchemas.quoteIdentifier(k.column())).append(" IN (");
+    for (int i = 0; i < keys.size(); i++) {
+      String literal = "'" + keys.get(i).replace("'", "''") + "'";
+      in.append(i == 0 ? "" : ", ").append(integral ? keys.get(i)
+          : type.equals("VARCHAR") ? literal : "CAST(" + literal + " AS " + k.columnType() + ")");
+    }
+    return Optional.of(in.append(')').toString());
+  }
+
+  /**
+   * How to fetch {@code relation} (a stand-in, or a table of this node) read by {@code scans}; with
+   * {@code keys} (one list per scan, or empty), the scans' conditions and key filters. The columns
+   * in {@code named} (lower case; null: every column) are fetched too.
+   */
+  private static Fetch fetch(DuckDBConnection conn, String relation, Map<String, String> columns, List<Scan> scans,
+      List<List<KeyFilter>> keys, Set<String> named) {
+    Set<String> needed = new LinkedHashSet<>(named == null ? Set.of() : named);
+    boolean all = named == null;
     List<String> perScan = new ArrayList<>();
+    List<ScanFilter> filters = new ArrayList<>();
     boolean everyScanFiltered = true;
-    for (Scan s : scans) {
+    for (int i = 0; i < scans.size(); i++) {
+      Scan s = scans.get(i);
       all |= s.allColumns();
       needed.addAll(s.columns());
       List<String> valid = new ArrayList<>();
       for (String c : s.conditions()) {
-        if (valid(conn, table, c)) {
+        if (valid(conn, relation, c)) {
           valid.add("(" + c + ")");
           // the statement still applies the condition itself, so its columns travel too
           io.quiver.coordinator.scan.ColumnUse.identifiers(c).ifPresent(ids -> ids.forEach(
@@ -187,6 +582,9 @@ public final class ScanPushdown {
         everyScanFiltered = false;
       } else {
         perScan.add("(" + String.join(" AND ", valid) + ")");
+      }
+      if (!keys.isEmpty()) {
+        filters.add(new ScanFilter(valid, keys.get(i)));
       }
     }
     List<String> chosen = new ArrayList<>();
@@ -202,19 +600,18 @@ public final class ScanPushdown {
         }
       }
     }
-    String select = all || chosen.size() == columns.size() ? "*" : chosen.isEmpty()
+    String select = columns.isEmpty() || all || chosen.size() == columns.size() ? "*" : chosen.isEmpty()
         ? ArrowSchemas.quoteIdentifier(columns.keySet().iterator().next()) : String.join(", ", chosen);
     String where = everyScanFiltered && !perScan.isEmpty() ? String.join(" OR ", perScan) : null;
-    return new Fetch(select, where);
+    return new Fetch(select, where, filters);
   }
 
-  /** True when {@code condition} reads back as a condition over the table's columns. */
-  private static boolean valid(DuckDBConnection conn, String table, String condition) {
+  /** True when {@code condition} reads back as a condition over the columns of {@code relation}. */
+  private static boolean valid(DuckDBConnection conn, String relation, String condition) {
     if (condition.contains("SUBQUERY") || condition.contains("#[")) {
       return false;
     }
-    try (PreparedStatement ps = conn.prepareStatement("SELECT 1 FROM temp.main." + ArrowSchemas.quoteIdentifier(table)
-        + " WHERE " + condition)) {
+    try (PreparedStatement ps = conn.prepareStatement("SELECT 1 FROM " + relation + " WHERE " + condition)) {
       return ps.getParameterMetaData().getParameterCount() == 0;
     } catch (SQLException e) {
       return false;
