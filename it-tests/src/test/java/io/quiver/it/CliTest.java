@@ -111,6 +111,11 @@ class CliTest {
     for (String option : List.of("--host", "--flight-port", "--data-dir", "--result-ttl", "--batch-rows")) {
       assertTrue(startHelp.out().contains(option), startHelp.out());
     }
+    // a benchmark's scratch directory that does not exist yet is made
+    Path scratch = dataDir.resolve("bench").resolve("scratch");
+    Run bench = quiver(null, "bench", "stream", "--rows", "1000", "--runs", "1", "--data-dir", scratch.toString());
+    assertEquals(0, bench.exit(), bench.out());
+    assertTrue(bench.out().contains("ADBC Flight SQL") && Files.isDirectory(scratch), bench.out());
     Run badPort = quiver(null, "start", "--flight-port", "70000", "--data-dir", dataDir.toString());
     assertEquals(1, badPort.exit(), badPort.out());
     assertTrue(badPort.out().contains("flight-port must be between 0 and 65535"), badPort.out());

@@ -383,6 +383,13 @@ class TpchClusterTest {
     plan = ItSql.query(port, "EXPLAIN " + TpchQueries.query(3)).get(0).get(2);
     assertTrue(plan.contains("broadcast to every fragment: customer") && plan.contains("complete groups"), plan);
     assertSameAsOracle(port, TpchQueries.query(3));
+    // a replicated table (nation, region) is read in place by every fragment: each node holds a copy
+    List<List<String>> q5 = ItSql.query(port, "EXPLAIN " + TpchQueries.query(5));
+    List<List<String>> q5Fragments = q5.stream().filter(r -> r.get(0).equals("fragment")).toList();
+    assertTrue(!q5Fragments.isEmpty() && q5Fragments.stream().allMatch(r -> r.get(2).contains(
+        "\"nation\" AS NOT MATERIALIZED (SELECT * FROM \"nation_0\")") && r.get(2).contains(
+        "\"region\" AS NOT MATERIALIZED (SELECT * FROM \"region_0\")")), q5.toString());
+    assertSameAsOracle(port, TpchQueries.query(5));
     // shuffle: in Q2, part (hashed on its key, not co-located with partsupp) is tied to partsupp's key by
     // p_partkey = ps_partkey, also inside the correlated subquery: partsupp's shards stay in place and every fragment
     // pulls only the part rows whose p_partkey hashes to its shards

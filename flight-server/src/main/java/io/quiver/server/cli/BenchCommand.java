@@ -80,6 +80,9 @@ final class BenchCommand implements java.util.concurrent.Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
+    if (dataDir != null) {
+      Files.createDirectories(dataDir); // a scratch directory that does not exist yet is made
+    }
     if (what.equals("cluster")) {
       Path base = dataDir != null ? dataDir : Files.createTempDirectory("quiver-bench-cluster");
       return new ClusterBench(base).run();

@@ -112,6 +112,26 @@ public final class Fragments {
     // a shuffled table's rows arrive already routed (push shuffle): its fragments read them unfiltered
     Map<String, String> arriving = new LinkedHashMap<>();
     p.shuffled().keySet().forEach(t -> arriving.put(t, ""));
+    // a table every fragment reads whole is read in place where the node holds a copy of each of its
+    // shards (a replicated table): no fetch, no name to resolve on the node
+    Map<String, Set<String>> readInPlace = new LinkedHashMap<>(); // endpoint → tables it holds whole
+    for (String endpoint : byEndpoint.keySet()) {
+      Set<String> local = new java.util.LinkedHashSet<>();
+      for (String t : p.broadcast()) {
+        Optional<RemoteTables.Layout> l = layouts.getOrDefault(t, Optional.empty());
+        if (!p.shuffled().containsKey(t) && l.isPresent() && !l.get().shards().isEmpty() && l.get().shards().stream()
+            .allMatch(shard -> shard.endpoints().contains(endpoint))) {
+          local.add(t);
+        }
+      }
+      readInPlace.put(endpoint, local);
+    }
+    Set<String> everywhere = new HashSet<>(p.broadcast());
+    readInPlace.values().forEach(everywhere::retainAll);
+    Optional<Checked> checked = check(conn, sql, p, layouts, everywhere);
+    if (checked.isEmpty()) {
+      return Optional.empty();
+    }
     Map<String, String> fragments = new LinkedHashMap<>();
     for (Map.Entry<String, List<Integer>> e : byEndpoint.entrySet()) {
       Map<String, List<String>> shardTables = new LinkedHashMap<>();
@@ -119,13 +139,13 @@ public final class Fragments {
         RemoteTables.Layout l = layouts.get(g).orElseThrow();
         shardTables.put(g, e.getValue().stream().map(i -> l.shards().get(i).table()).toList());
       }
+      for (String t : readInPlace.get(e.getKey())) {
+        shardTables.put(t, layouts.get(t).orElseThrow().shards().stream().map(RemoteTables.ShardCopies::table)
+            .toList());
+      }
       fragments.put(e.getKey(), p.fragment(shardTables, arriving));
     }
     if (fragments.isEmpty()) {
-      return Optional.empty();
-    }
-    Optional<Checked> checked = check(conn, sql, p, layouts);
-    if (checked.isEmpty()) {
       return Optional.empty();
     }
     // the push shuffles: per shuffled table, one send per node holding its shards, to every fragment
@@ -152,7 +172,9 @@ public final class Fragments {
       Map<String, RemoteTables.ShuffleInput> shuffles = new LinkedHashMap<>();
       sendsOf.forEach((pull, of) -> shuffles.put(pull, new RemoteTables.ShuffleInput(of.get(0).exchange(), target,
           of.size())));
-      inputs.put(endpoint, new RemoteTables.FragmentInputs(fetches, shuffles));
+      Map<String, ScanPushdown.Fetch> fetched = new LinkedHashMap<>(fetches);
+      fetched.keySet().removeAll(readInPlace.get(endpoint));
+      inputs.put(endpoint, new RemoteTables.FragmentInputs(fetched, shuffles));
     }
     List<ShuffleSends.Send> sends = sendsOf.values().stream().flatMap(List::stream).toList();
     int usedShards = byEndpoint.values().stream().mapToInt(List::size).sum();
@@ -450,12 +472,13 @@ public final class Fragments {
    */
   /**
    * What the check found: the original's column names, per column a type to cast to (or null),
-   * and how to fetch each table the fragments read whole or shuffled (empty when unknown).
+   * and how to fetch each table the fragments read whole or shuffled (empty when unknown; none
+   * for the tables every fragment reads in place, {@code readInPlace} of the check).
    */
   private record Checked(List<String> names, List<String> casts, Map<String, ScanPushdown.Fetch> pulls) {}
 
   private static Optional<Checked> check(DuckDBConnection conn, String sql, FragmentPlanner.Plan p,
-      Map<String, Optional<RemoteTables.Layout>> layouts) {
+      Map<String, Optional<RemoteTables.Layout>> layouts, Set<String> readInPlace) {
     List<String> created = new ArrayList<>();
     String partials = "__quiver_check_" + UUID.randomUUID().toString().replace('-', '_');
     try (Statement s = conn.createStatement()) {
@@ -502,7 +525,9 @@ public final class Fragments {
       // the pulls of the tables every fragment reads from other nodes, worked out once here
       Map<String, Map<String, String>> pulled = new LinkedHashMap<>();
       for (String t : p.broadcast()) {
-        layouts.getOrDefault(t, Optional.empty()).ifPresent(l -> pulled.put(t, l.columns()));
+        if (!readInPlace.contains(t)) { // every fragment reads it in place: nothing to fetch
+          layouts.getOrDefault(t, Optional.empty()).ifPresent(l -> pulled.put(t, l.columns()));
+        }
       }
       for (String t : p.shuffled().keySet()) {
         layouts.getOrDefault(t, Optional.empty()).ifPresent(l -> pulled.put(t, l.columns()));

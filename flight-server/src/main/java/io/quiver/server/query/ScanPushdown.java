@@ -186,7 +186,9 @@ public final class ScanPushdown {
       Map<String, List<Scan>> scans = new LinkedHashMap<>();
       Map<String, List<Scan>> localScans = new LinkedHashMap<>();
       boolean[] onlyTableLeaves = {true};
-      collect(plan, new ArrayList<>(), scans, localScans, onlyTableLeaves);
+      Set<String> standInNames = new java.util.HashSet<>();
+      standIns.keySet().forEach(t -> standInNames.add(t.toLowerCase(Locale.ROOT)));
+      collect(plan, new ArrayList<>(), standInNames, scans, localScans, onlyTableLeaves);
       // a column the statement names is fetched even where DuckDB's plan does not read it (a derived
       // table's column nothing uses, say): the statement is bound again over the fetched columns
       Set<String> named = io.quiver.coordinator.scan.ColumnUse.identifiers(sql).map(ids -> {
@@ -228,10 +230,10 @@ public final class ScanPushdown {
   private static final java.util.regex.Pattern EQUALITY = java.util.regex.Pattern.compile(
       "^\\(?\\s*\"?([A-Za-z_][A-Za-z0-9_]*)\"?\\s*=\\s*\"?([A-Za-z_][A-Za-z0-9_]*)\"?\\s*\\)?$");
 
-  private static void collect(JsonNode node, List<JsonNode> ancestors, Map<String, List<Scan>> scans,
+  private static void collect(JsonNode node, List<JsonNode> ancestors, Set<String> standIns, Map<String, List<Scan>> scans,
       Map<String, List<Scan>> localScans, boolean[] onlyTableLeaves) {
     if (node.isArray()) {
-      node.forEach(n -> collect(n, ancestors, scans, localScans, onlyTableLeaves));
+      node.forEach(n -> collect(n, ancestors, standIns, scans, localScans, onlyTableLeaves));
       return;
     }
     String op = node.path("name").asText();
@@ -241,7 +243,9 @@ public final class ScanPushdown {
     if ("SEQ_SCAN".equals(op)) {
       JsonNode info = node.path("extra_info");
       String table = info.path("Table").asText();
-      boolean standIn = table.startsWith("\"temp\".");
+      String name = table.substring(table.lastIndexOf('.') + 1).replace("\"", "").toLowerCase(Locale.ROOT);
+      // a stand-in of a table of other nodes; any other temporary table is this node's
+      boolean standIn = table.startsWith("\"temp\".") && standIns.contains(name);
       Set<String> columns = new LinkedHashSet<>();
       boolean all = false;
       JsonNode projections = info.path("Projections");
@@ -273,7 +277,6 @@ public final class ScanPushdown {
       }
       Scan scan = new Scan(columns, all, conditions, standIn ? joinKeysAbove(node, ancestors) : List.of());
       if (standIn) {
-        String name = table.substring(table.lastIndexOf('.') + 1).replace("\"", "").toLowerCase(Locale.ROOT);
         scans.computeIfAbsent(name, k -> new ArrayList<>()).add(scan);
       } else if (!table.isEmpty()) {
         localScans.computeIfAbsent(table, k -> new ArrayList<>()).add(scan);
@@ -281,7 +284,7 @@ public final class ScanPushdown {
     }
     ancestors.add(node);
     for (JsonNode child : node.path("children")) {
-      collect(child, ancestors, scans, localScans, onlyTableLeaves);
+      collect(child, ancestors, standIns, scans, localScans, onlyTableLeaves);
     }
     ancestors.remove(ancestors.size() - 1);
   }
@@ -448,7 +451,11 @@ public final class ScanPushdown {
     }
     String local = null;
     for (String l : localScans.keySet()) {
-      if (hasColumn(conn, l, x)) {
+      Optional<Boolean> has = hasColumn(conn, l, x);
+      if (has.isEmpty()) {
+        return null; // the table cannot be asked: x might be its column
+      }
+      if (has.get()) {
         if (local != null) {
           return null;
         }
@@ -473,12 +480,14 @@ public final class ScanPushdown {
     return new KeyFilter(c, cType, name, x, qualified, where);
   }
 
-  private static boolean hasColumn(DuckDBConnection conn, String qualifiedTable, String column) {
+  /** Whether {@code column} is a column of the table; empty when DuckDB cannot tell (the name does not resolve). */
+  private static Optional<Boolean> hasColumn(DuckDBConnection conn, String qualifiedTable, String column) {
     try (PreparedStatement ps = conn.prepareStatement("SELECT " + ArrowSchemas.quoteIdentifier(column) + " FROM "
         + qualifiedTable + " LIMIT 0")) {
-      return true;
+      return Optional.of(true);
     } catch (SQLException e) {
-      return false;
+      String m = String.valueOf(e.getMessage());
+      return m.contains("Referenced column") && m.contains("not found") ? Optional.of(false) : Optional.empty();
     }
   }
 

@@ -118,6 +118,14 @@ class ScanPushdownTest {
     String function = "SELECT count(*) FROM lineitem JOIN (SELECT i AS p_partkey FROM range(1, 10) t(i)) r "
         + "ON l_partkey = r.p_partkey";
     assertFalse(analyze(function).hasKeyFilters());
+    // a temporary table of this node has a column of that name too: the join's p_partkey is its, not part's
+    try (Statement s = conn.createStatement()) {
+      s.execute("CREATE TEMP TABLE my_keys AS SELECT CAST(i AS INTEGER) AS p_partkey FROM range(1, 250) t(i)");
+    }
+    String temporary = "SELECT count(*) FROM lineitem JOIN my_keys k ON l_partkey = k.p_partkey "
+        + "WHERE EXISTS (SELECT 1 FROM part WHERE p_brand = 'Brand#1' AND part.p_partkey = 6)";
+    assertFalse(analyze(temporary).hasKeyFilters());
+    assertSameResult(temporary, analyze(temporary));
     // a table read whole reduces nothing
     assertFalse(analyze("SELECT count(*) FROM lineitem JOIN part ON l_partkey = p_partkey").hasKeyFilters());
   }
