@@ -92,6 +92,25 @@ class ScanPushdownTest {
   }
 
   @Test
+  void anInSubqueryBesideAnotherSubqueryIsAMarkJoinWhoseFilterReduces() throws Exception {
+    // TPC-H Q20's shape: IN (subquery) AND a correlated comparison make DuckDB plan a mark join + filter
+    String sql = "SELECT count(*), sum(l_quantity) FROM lineitem WHERE l_partkey IN (SELECT p_partkey FROM part "
+        + "WHERE p_brand = 'Brand#2') AND l_quantity > (SELECT 0.5 * avg(l2.l_quantity) FROM lineitem l2 "
+        + "WHERE l2.l_orderkey % 7 = lineitem.l_orderkey % 7)";
+    ScanPushdown.Fetch f = analyze(sql);
+    assertSameResult(sql, f);
+    assertTrue(f.scans().stream().anyMatch(s -> s.keys().stream().anyMatch(k -> k.source().equals("part"))),
+        f.toString());
+    // the same IN inside an OR keeps every row: the mark is not what the filter keeps
+    String or = "SELECT count(*) FROM lineitem WHERE (l_partkey IN (SELECT p_partkey FROM part WHERE p_brand = "
+        + "'Brand#2') OR l_quantity > 40) AND l_quantity > (SELECT 0.5 * avg(l2.l_quantity) FROM lineitem l2 "
+        + "WHERE l2.l_orderkey % 7 = lineitem.l_orderkey % 7)";
+    ScanPushdown.Fetch orFetch = analyze(or);
+    assertFalse(orFetch.hasKeyFilters(), orFetch.toString());
+    assertSameResult(or, orFetch);
+  }
+
+  @Test
   void rowsThatMatterWithoutAPartnerAreNotReduced() throws Exception {
     for (String sql : List.of(
         // lineitem is the preserved side of an outer join: every row counts
@@ -138,6 +157,17 @@ class ScanPushdownTest {
     ScanPushdown.KeyFilter none = new ScanPushdown.KeyFilter("l_partkey", "INTEGER", "part", "p_partkey", "part",
         "p_brand = 'nobody'");
     assertEquals(Optional.of("FALSE"), ScanPushdown.keyCondition(conn, none, "part", "p_brand = 'nobody'"));
+    // many integer keys travel as one string, split on the node
+    ScanPushdown.KeyFilter some = new ScanPushdown.KeyFilter("l_partkey", "INTEGER", "part", "p_partkey", "part",
+        "p_partkey <= 40");
+    String split = ScanPushdown.keyCondition(conn, some, "part", "p_partkey <= 40").orElseThrow();
+    assertTrue(split.startsWith("\"l_partkey\" IN (SELECT CAST(unnest(string_split('"), split);
+    try (Statement s = conn.createStatement(); ResultSet rs = s.executeQuery("SELECT count(*) FILTER (WHERE " + split
+        + "), count(*) FILTER (WHERE l_partkey <= 40) FROM lineitem_rows")) {
+      rs.next();
+      assertEquals(rs.getLong(2), rs.getLong(1));
+      assertTrue(rs.getLong(1) > 0);
+    }
     ScanPushdown.KeyFilter text = new ScanPushdown.KeyFilter("l_comment", "VARCHAR", "part", "p_brand", "part",
         "p_partkey = 3");
     assertEquals(Optional.of("\"l_comment\" IN ('Brand#3')"), ScanPushdown.keyCondition(conn, text, "part",
