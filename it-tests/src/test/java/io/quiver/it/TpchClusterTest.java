@@ -357,6 +357,19 @@ class TpchClusterTest {
     assertEquals(needed, fetched, "the lineitem rows of part's keys, and no others, are fetched: " + analyzed);
     assertTrue(needed > 0 && needed * 20 < all, needed + " of " + all);
     assertSameAsOracle(port, q17);
+    // Q20: partsupp for the keys of the parts it names (through a mark join), then lineitem for the part and
+    // supplier keys of those partsupp rows
+    String q20 = TpchQueries.query(20);
+    List<List<String>> q20Analyzed = ItSql.query(port, "EXPLAIN ANALYZE " + q20);
+    String forest = "(SELECT p_partkey FROM part WHERE p_name LIKE 'forest%')";
+    assertEquals(List.of(oracleCount("SELECT count(*) FROM partsupp WHERE ps_partkey IN " + forest)), q20Analyzed
+        .stream().filter(r -> r.get(0).equals("fetch partsupp")).map(r -> r.get(2)).toList(), q20Analyzed.toString());
+    assertEquals(List.of(oracleCount("SELECT count(*) FROM lineitem WHERE l_shipdate >= DATE '1994-01-01' "
+        + "AND l_shipdate < DATE '1995-01-01' AND l_partkey IN (SELECT ps_partkey FROM partsupp WHERE ps_partkey IN "
+        + forest + ") AND l_suppkey IN (SELECT ps_suppkey FROM partsupp WHERE ps_partkey IN " + forest + ")")),
+        q20Analyzed.stream().filter(r -> r.get(0).equals("fetch lineitem")).map(r -> r.get(2)).toList(),
+        q20Analyzed.toString());
+    assertSameAsOracle(port, q20);
   }
 
   @Test

@@ -46,8 +46,9 @@ import picocli.CommandLine.Parameters;
         "           Flight SQL bulk ingest into a node-local and into distributed tables of a 3-node",
         "           loopback cluster; prints rows/s, MB/s and ratios (default --rows for ingest: 2000000)",
         "  tpch     load TPC-H at --sf into a --nodes node loopback cluster and into one in-process DuckDB,",
-        "           run the 22 queries on both, check the results are equal, print times, ratios and their",
-        "           geometric mean (--layout: how the cluster holds the tables, as for load-tpch)"})
+        "           run the 22 queries on both (after one warm-up pass of all 22), check the results are",
+        "           equal, print times, ratios and their geometric mean (--layout: how the cluster holds",
+        "           the tables, as for load-tpch)"})
 final class BenchCommand implements java.util.concurrent.Callable<Integer> {
   @Parameters(index = "0", paramLabel = "WHAT", description = "Benchmark to run: stream, cluster, ingest or tpch.")
   String what;
