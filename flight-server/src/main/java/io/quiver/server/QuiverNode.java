@@ -222,6 +222,7 @@ public final class QuiverNode implements AutoCloseable {
     m.put("batch_rows", Integer.toString(config.batchRows()));
     m.put("query_threads", Integer.toString(config.queryThreads()));
     m.put("query_memory", Long.toString(config.queryMemoryBytes()));
+    m.put("shuffle_memory", Long.toString(config.shuffleMemoryBytes()));
     m.put("raft_members", clusterOptions.raft() == null ? "none" : String.join(",", clusterOptions.raft().members()));
     return m;
   }

@@ -99,6 +99,26 @@ class CliTest {
   }
 
   @Test
+  void clusterStartGivesEveryNodeItsMemoryOptions() throws Exception {
+    String flight = Integer.toString(freePort());
+    String gossip = Integer.toString(FreePorts.block(300));
+    String base = dataDir.resolve("cluster").toString();
+    Run start = quiver(null, "cluster", "start", "--nodes", "1", "--base-dir", base, "--flight-port", flight,
+        "--gossip-port", gossip, "--query-memory", "300000000", "--shuffle-memory", "100000000");
+    try {
+      assertEquals(0, start.exit(), start.out());
+      Run config = quiver(null, "sql", "--port", flight, "SELECT key, value FROM trex_db_config() WHERE key IN "
+          + "('query_memory', 'shuffle_memory') ORDER BY key");
+      assertEquals(0, config.exit(), config.out());
+      assertTrue(config.out().contains("| query_memory   | 300000000 |")
+          && config.out().contains("| shuffle_memory | 100000000 |"), config.out());
+    } finally {
+      Run stop = quiver(null, "cluster", "stop", "--base-dir", base);
+      assertEquals(0, stop.exit(), stop.out());
+    }
+  }
+
+  @Test
   void helpDocumentsEverySubcommandAndBadOptionsFail() throws Exception {
     Run help = quiver(null, "--help");
     assertEquals(0, help.exit());

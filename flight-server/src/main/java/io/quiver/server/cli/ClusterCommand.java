@@ -72,6 +72,15 @@ final class ClusterCommand implements Runnable {
     @Option(names = "--wait", defaultValue = "120", description = "Seconds to wait for every node (default: ${DEFAULT-VALUE}).")
     int waitSeconds;
 
+    @Option(names = "--query-memory", defaultValue = "" + io.quiver.server.NodeConfig.DEFAULT_QUERY_MEMORY,
+        description = "Each node: bytes of Arrow memory one query may hold (default: ${DEFAULT-VALUE}).")
+    long queryMemory;
+
+    @Option(names = "--shuffle-memory", defaultValue = "" + io.quiver.server.NodeConfig.DEFAULT_SHUFFLE_MEMORY,
+        description = "Each node: bytes of Arrow memory the shuffles arriving at it may hold together before they "
+            + "spill to <data-dir>/tmp/shuffle (default: ${DEFAULT-VALUE}).")
+    long shuffleMemory;
+
     private boolean awaitAll(List<Process> processes, List<Path> dirs) throws Exception {
       for (int i = 0; i < processes.size(); i++) {
         if (!StartCommand.awaitReady(processes.get(i), StartCommand.connectHost(host), flightPort + i, waitSeconds,
@@ -143,7 +152,8 @@ final class ClusterCommand implements Runnable {
         NodeOptions o = new NodeOptions();
         new CommandLine(o).parseArgs("--host=" + host, "--flight-port=" + (flightPort + i), "--data-dir=" + dir,
             "--node-name=node-" + i, "--cluster-id=" + clusterId, "--gossip-port=" + (gossipPort + i),
-            "--seeds=" + String.join(",", seeds), "--raft-members=" + String.join(",", names));
+            "--seeds=" + String.join(",", seeds), "--raft-members=" + String.join(",", names),
+            "--query-memory=" + queryMemory, "--shuffle-memory=" + shuffleMemory);
         o.toClusterOptions();
         processes.add(StartCommand.launch(o, dir));
         dirs.add(dir);

@@ -88,8 +88,9 @@ public final class DistributedExplain {
 
   /**
    * {@code EXPLAIN ANALYZE <statement>} over tables of other nodes: runs it and returns (step, node,
-   * row_count, milliseconds, sql) rows, one per fragment for a fragment plan, else one for the gathered
-   * run. Only describes the result when {@code allocator} is null (preparing, not running).
+   * row_count, milliseconds, sql) rows, one per fragment for a fragment plan, else one per table of
+   * other nodes read ({@code fetch <table>}) and one for the gathered run. Only describes the result
+   * when {@code allocator} is null (preparing, not running).
    */
   private static Optional<String> analyze(DuckDBConnection conn, String inner, RemoteTables.Locator locator,
       BufferAllocator allocator) throws SQLException {
