@@ -223,7 +223,7 @@ public final class RemoteTables {
               partsOf.put(t, of.get());
             }
             if (!partsOf.isEmpty()) {
-              for (List<String> round : pullRounds(fetches)) {
+              for (List<String> round : ScanPushdown.rounds(fetches)) {
                 List<Pull> pulls = new java.util.ArrayList<>();
                 for (String t : round) {
                   ScanPushdown.Fetch f = fetches.get(t);
@@ -248,32 +248,6 @@ public final class RemoteTables {
         attachedNames.add("'" + table + "'");
       }
     }
-  }
-
-  /**
-   * The order tables are pulled in: rounds of tables pulled at once, a table whose key filters use
-   * the keys of other tables after those ({@link ScanPushdown#ordered} leaves no cycle; one would be
-   * broken by pulling the rest at once, their key filters on each other unused).
-   */
-  static List<List<String>> pullRounds(java.util.Map<String, ScanPushdown.Fetch> fetches) {
-    List<List<String>> rounds = new java.util.ArrayList<>();
-    java.util.Set<String> pending = new java.util.TreeSet<>(String.CASE_INSENSITIVE_ORDER);
-    pending.addAll(fetches.keySet());
-    while (!pending.isEmpty()) {
-      List<String> round = new java.util.ArrayList<>();
-      for (String t : fetches.keySet()) {
-        if (pending.contains(t) && fetches.get(t).remoteKeySources().stream()
-            .noneMatch(src -> pending.contains(src) && !src.equalsIgnoreCase(t))) {
-          round.add(t);
-        }
-      }
-      if (round.isEmpty()) {
-        fetches.keySet().stream().filter(pending::contains).forEach(round::add);
-      }
-      round.forEach(pending::remove);
-      rounds.add(round);
-    }
-    return rounds;
   }
 
   /**

@@ -196,17 +196,19 @@ public final class ScanPushdown {
         ids.forEach(id -> lower.add(id.toLowerCase(Locale.ROOT)));
         return lower;
       }).orElse(null);
+      Map<String, Fetch> read = new LinkedHashMap<>(); // with each scan's valid conditions, for key filters
       Map<String, Fetch> out = new LinkedHashMap<>();
       for (Map.Entry<String, Map<String, String>> t : standIns.entrySet()) {
         List<Scan> of = scans.getOrDefault(t.getKey().toLowerCase(Locale.ROOT), List.of());
         if (of.isEmpty()) {
           continue;
         }
-        out.put(t.getKey(), fetch(conn, "temp.main." + ArrowSchemas.quoteIdentifier(t.getKey()), t.getValue(), of,
-            List.of(), named));
+        Fetch f = fetch(conn, "temp.main." + ArrowSchemas.quoteIdentifier(t.getKey()), t.getValue(), of, named);
+        read.put(t.getKey(), f);
+        out.put(t.getKey(), new Fetch(f.select(), f.where()));
       }
       if (keyFilters && onlyTableLeaves[0]) {
-        return keyFilters(conn, sql, standIns, scans, localScans, out);
+        return keyFilters(conn, sql, standIns, scans, localScans, read, out);
       }
       return out;
     } catch (SQLException | java.io.IOException | RuntimeException e) {
@@ -386,7 +388,7 @@ public final class ScanPushdown {
    */
   private static Map<String, Fetch> keyFilters(DuckDBConnection conn, String sql,
       Map<String, Map<String, String>> standIns, Map<String, List<Scan>> scans, Map<String, List<Scan>> localScans,
-      Map<String, Fetch> fetches) throws SQLException, java.io.IOException {
+      Map<String, Fetch> read, Map<String, Fetch> fetches) throws SQLException, java.io.IOException {
     if (scans.values().stream().flatMap(List::stream).allMatch(s -> s.joinKeys().isEmpty())) {
       return fetches;
     }
@@ -429,27 +431,48 @@ public final class ScanPushdown {
         continue;
       }
       Fetch base = f.getValue();
-      Fetch keyed = fetch(conn, "temp.main." + ArrowSchemas.quoteIdentifier(f.getKey()), standIns.get(f.getKey()), of,
-          perScan, Set.of());
-      out.put(f.getKey(), new Fetch(base.select(), base.where(), keyed.scans()));
+      List<ScanFilter> keyed = new ArrayList<>();
+      for (int i = 0; i < of.size(); i++) {
+        keyed.add(new ScanFilter(read.get(f.getKey()).scans().get(i).conditions(), perScan.get(i)));
+      }
+      out.put(f.getKey(), new Fetch(base.select(), base.where(), keyed));
     }
     return ordered(out);
   }
 
   /**
    * Keeps the key filters that can work: those whose source is a table of this node, or a table of
-   * other nodes fetched earlier and selective. Tables are placed in fetch order, each once the
-   * sources of its key filters are placed; where they wait on each other (Q17's lineitem and part),
-   * the tables filtered by their own conditions go first.
+   * other nodes fetched in an earlier round ({@link #rounds}) and selective.
    */
   static Map<String, Fetch> ordered(Map<String, Fetch> fetches) {
     Map<String, Fetch> placed = new java.util.TreeMap<>(String.CASE_INSENSITIVE_ORDER);
+    for (List<String> round : rounds(fetches)) {
+      Map<String, Fetch> earlier = new java.util.TreeMap<>(placed);
+      for (String t : round) {
+        placed.put(t, fetches.get(t).keeping(k -> k.localTable() != null
+            || earlier.containsKey(k.source()) && earlier.get(k.source()).selective()));
+      }
+    }
+    Map<String, Fetch> out = new LinkedHashMap<>();
+    fetches.keySet().forEach(t -> out.put(t, placed.get(t)));
+    return out;
+  }
+
+  /**
+   * The order tables are fetched in: rounds of tables fetched at once, each table once the tables of
+   * other nodes its key filters read are fetched. Where tables wait on each other (Q17's lineitem
+   * and part), those filtered by their own conditions go first, else all that are left; their key
+   * filters on tables of the same or a later round go unused ({@link #ordered} drops them).
+   */
+  static List<List<String>> rounds(Map<String, Fetch> fetches) {
+    List<List<String>> rounds = new ArrayList<>();
     Set<String> pending = new java.util.TreeSet<>(String.CASE_INSENSITIVE_ORDER);
     pending.addAll(fetches.keySet());
     while (!pending.isEmpty()) {
       List<String> round = new ArrayList<>();
       for (String t : fetches.keySet()) {
-        if (pending.contains(t) && fetches.get(t).remoteKeySources().stream().noneMatch(pending::contains)) {
+        if (pending.contains(t) && fetches.get(t).remoteKeySources().stream()
+            .noneMatch(src -> pending.contains(src) && !src.equalsIgnoreCase(t))) {
           round.add(t);
         }
       }
@@ -458,18 +481,12 @@ public final class ScanPushdown {
             .forEach(round::add);
       }
       if (round.isEmpty()) {
-        round.addAll(pending);
+        fetches.keySet().stream().filter(pending::contains).forEach(round::add);
       }
-      Map<String, Fetch> earlier = new java.util.TreeMap<>(placed);
-      for (String t : round) {
-        placed.put(t, fetches.get(t).keeping(k -> k.localTable() != null
-            || earlier.containsKey(k.source()) && earlier.get(k.source()).selective()));
-        pending.remove(t);
-      }
+      round.forEach(pending::remove);
+      rounds.add(round);
     }
-    Map<String, Fetch> out = new LinkedHashMap<>();
-    fetches.keySet().forEach(t -> out.put(t, placed.get(t)));
-    return out;
+    return rounds;
   }
 
   /**
@@ -510,7 +527,7 @@ public final class ScanPushdown {
     }
     String qualified = local;
     String where = localWhere.computeIfAbsent(qualified, q -> {
-      Fetch read = fetch(conn, q, Map.of(), localScans.get(q), List.of(), Set.of());
+      Fetch read = fetch(conn, q, Map.of(), localScans.get(q), Set.of());
       return read.where() == null ? "" : read.where();
     });
     if (where.isEmpty()) {
@@ -608,12 +625,12 @@ public final class ScanPushdown {
   }
 
   /**
-   * How to fetch {@code relation} (a stand-in, or a table of this node) read by {@code scans}; with
-   * {@code keys} (one list per scan, or empty), the scans' conditions and key filters. The columns
-   * in {@code named} (lower case; null: every column) are fetched too.
+   * How to fetch {@code relation} (a stand-in, or a table of this node) read by {@code scans}, with
+   * each scan's conditions that read back as valid SQL (its {@link ScanFilter}s, no key filters yet).
+   * The columns in {@code named} (lower case; null: every column) are fetched too.
    */
   private static Fetch fetch(DuckDBConnection conn, String relation, Map<String, String> columns, List<Scan> scans,
-      List<List<KeyFilter>> keys, Set<String> named) {
+      Set<String> named) {
     Set<String> needed = new LinkedHashSet<>(named == null ? Set.of() : named);
     boolean all = named == null;
     List<String> perScan = new ArrayList<>();
@@ -637,9 +654,7 @@ public final class ScanPushdown {
       } else {
         perScan.add("(" + String.join(" AND ", valid) + ")");
       }
-      if (!keys.isEmpty()) {
-        filters.add(new ScanFilter(valid, keys.get(i)));
-      }
+      filters.add(new ScanFilter(valid, List.of()));
     }
     List<String> chosen = new ArrayList<>();
     for (String c : columns.keySet()) {

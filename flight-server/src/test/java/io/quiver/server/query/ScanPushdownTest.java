@@ -196,13 +196,13 @@ class ScanPushdownTest {
     Map<String, ScanPushdown.Fetch> ordered = ScanPushdown.ordered(fetches);
     assertFalse(ordered.get("part").hasKeyFilters(), "part is fetched first, by its own filter");
     assertTrue(ordered.get("lineitem").hasKeyFilters(), "then lineitem, by part's keys");
-    assertEquals(List.of(List.of("part"), List.of("lineitem")), RemoteTables.pullRounds(ordered));
+    assertEquals(List.of(List.of("part"), List.of("lineitem")), ScanPushdown.rounds(ordered));
     // a source read whole is no use: its key filter is dropped and both are fetched at once
     Map<String, ScanPushdown.Fetch> unfiltered = new LinkedHashMap<>(fetches);
     unfiltered.put("part", new ScanPushdown.Fetch("*", null));
     Map<String, ScanPushdown.Fetch> plain = ScanPushdown.ordered(unfiltered);
     assertFalse(plain.get("lineitem").hasKeyFilters());
-    assertEquals(1, RemoteTables.pullRounds(plain).size());
+    assertEquals(1, ScanPushdown.rounds(plain).size());
   }
 
   /** How {@code sql} fetches lineitem, analysed over an empty stand-in. */
