@@ -403,6 +403,16 @@ class TpchClusterTest {
         "\"nation\" AS NOT MATERIALIZED (SELECT * FROM \"nation_0\")") && r.get(2).contains(
         "\"region\" AS NOT MATERIALIZED (SELECT * FROM \"region_0\")")), q5.toString());
     assertSameAsOracle(port, TpchQueries.query(5));
+    // a broadcast joined with a filtered replicated table: each fragment pulls only the supplier rows of the nations
+    // named, the semi-join evaluated by the serving node over its own copy of nation
+    String semi = "SELECT n_name, count(*) AS n, sum(l_extendedprice) AS price FROM lineitem, supplier, nation "
+        + "WHERE l_suppkey = s_suppkey AND s_nationkey = n_nationkey AND n_name IN ('GERMANY', 'FRANCE') "
+        + "GROUP BY n_name ORDER BY n_name";
+    List<List<String>> semiPlan = ItSql.query(port, "EXPLAIN " + semi);
+    assertTrue(semiPlan.stream().anyMatch(r -> r.get(0).equals("broadcast supplier") && r.get(1).equals(
+        "every fragment") && r.get(2).contains("\"s_nationkey\" IN (SELECT \"n_nationkey\" FROM (SELECT * FROM "
+        + "\"nation_0\") AS \"nation\" WHERE") && r.get(2).contains("GERMANY")), semiPlan.toString());
+    assertSameAsOracle(port, semi);
     // shuffle: in Q2, part (hashed on its key, not co-located with partsupp) is tied to partsupp's key by
     // p_partkey = ps_partkey, also inside the correlated subquery: partsupp's shards stay in place and every fragment
     // pulls only the part rows whose p_partkey hashes to its shards

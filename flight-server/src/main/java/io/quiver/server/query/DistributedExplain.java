@@ -169,6 +169,7 @@ public final class DistributedExplain {
     if (split.isPresent()) {
       rows.add(new String[] {"plan", "this node", split.get().summary()});
       split.get().sends().forEach(send -> rows.add(new String[] {"shuffle", send.endpoint(), send.describe()}));
+      rows.addAll(broadcastRows(split.get()));
       split.get().fragments().forEach((endpoint, sql) -> rows.add(new String[] {"fragment", endpoint, sql}));
       rows.add(new String[] {"final", "this node", split.get().finalSql("<rows of the " + split.get().fragments()
           .size() + " fragment(s)>")});
@@ -185,6 +186,31 @@ public final class DistributedExplain {
     String prefix = fetches.isEmpty() ? "tables of other nodes are fetched whole (no pushdown for this statement), "
         + "then this runs here: " : "joins, aggregates and sorts run here over the fetched rows: ";
     rows.add(new String[] {"gather", "this node", prefix + inner.replaceAll("\\s+", " ")});
+    return rows;
+  }
+
+  /**
+   * One {@code broadcast <table>} row per table the fragments pull whole from its shards (those a
+   * fragment's node holds a copy of are read in place instead): the nodes whose fragments pull it,
+   * and with which columns and condition.
+   */
+  private static List<String[]> broadcastRows(Fragments.Prepared split) {
+    Map<String, List<String>> pulledBy = new java.util.TreeMap<>();
+    Map<String, ScanPushdown.Fetch> fetchOf = new java.util.HashMap<>();
+    split.inputs().forEach((endpoint, in) -> in.fetches().forEach((table, fetch) -> {
+      if (!table.startsWith(io.quiver.coordinator.plan.FragmentPlanner.Plan.PULL_PREFIX)) {
+        pulledBy.computeIfAbsent(table, t -> new ArrayList<>()).add(endpoint);
+        fetchOf.put(table, fetch);
+      }
+    }));
+    List<String[]> rows = new ArrayList<>();
+    pulledBy.forEach((table, endpoints) -> {
+      String where = fetchOf.get(table).where();
+      rows.add(new String[] {"broadcast " + table, endpoints.size() == split.fragments().size() ? "every fragment"
+          : String.join(", ", endpoints), "SELECT " + fetchOf.get(table).select() + " FROM "
+          + ArrowSchemas.quoteIdentifier(table) + (where == null ? "" : " WHERE " + where)
+          + " (each fragment pulls these rows from every shard)"});
+    });
     return rows;
   }
 

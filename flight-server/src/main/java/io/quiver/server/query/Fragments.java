@@ -533,7 +533,7 @@ public final class Fragments {
         layouts.getOrDefault(t, Optional.empty()).ifPresent(l -> pulled.put(t, l.columns()));
       }
       Map<String, ScanPushdown.Fetch> pulls = pulled.isEmpty() ? Map.of()
-          : ScanPushdown.overStandIns(conn, p.partialSql(), pulled, false);
+          : ScanPushdown.overStandIns(conn, p.partialSql(), pulled, false, servedInPlace(layouts, pulled.keySet()));
       if (!pulls.keySet().containsAll(pulled.keySet())) {
         pulls = Map.of(); // each fragment plans its own pulls
       }
@@ -551,6 +551,35 @@ public final class Fragments {
         LOG.warn("dropping stand-in tables failed: {}", e.getMessage());
       }
     }
+  }
+
+  /**
+   * The tables every node that may serve a pull of {@code pulled} holds whole (a copy of each of
+   * their shards: a replicated table), each with the relation that reads it there: the semi-joins
+   * of the pulls with them are evaluated on the serving node ({@link ScanPushdown}).
+   */
+  private static Map<String, String> servedInPlace(Map<String, Optional<RemoteTables.Layout>> layouts,
+      Set<String> pulled) {
+    Set<String> servers = new HashSet<>();
+    for (String t : pulled) {
+      Optional<RemoteTables.Layout> l = layouts.getOrDefault(t, Optional.empty());
+      if (l.isEmpty()) {
+        return Map.of();
+      }
+      l.get().shards().forEach(shard -> servers.addAll(shard.endpoints()));
+    }
+    Map<String, String> out = new LinkedHashMap<>();
+    layouts.forEach((name, layout) -> {
+      if (layout.isEmpty() || layout.get().shards().isEmpty() || pulled.contains(name)) {
+        return;
+      }
+      List<RemoteTables.ShardCopies> shards = layout.get().shards();
+      if (shards.stream().allMatch(shard -> shard.endpoints().containsAll(servers))) {
+        out.put(name, "(" + String.join(" UNION ALL ", shards.stream().map(shard -> "SELECT * FROM "
+            + ArrowSchemas.quoteIdentifier(shard.table())).toList()) + ")");
+      }
+    });
+    return out;
   }
 
   /** Column names and types of a query, from DuckDB's DESCRIBE. */

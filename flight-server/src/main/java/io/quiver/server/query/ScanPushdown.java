@@ -172,6 +172,20 @@ public final class ScanPushdown {
    */
   static Map<String, Fetch> overStandIns(DuckDBConnection conn, String sql, Map<String, Map<String, String>> standIns,
       boolean keyFilters) {
+    return overStandIns(conn, sql, standIns, keyFilters, null);
+  }
+
+  /**
+   * As {@link #overStandIns(DuckDBConnection, String, Map, boolean)} for the fetches of a fragment
+   * ({@code keyFilters} false): a scan whose rows matter only when they join a selective table that
+   * every node serving the fetch holds whole ({@code servedInPlace}: table name → the relation that
+   * reads it there, e.g. its replicated shard) is fetched with the semi-join as a subquery the
+   * serving node evaluates over its own copy, {@code c IN (SELECT x FROM <relation> WHERE ...)}: no
+   * keys travel, and there is no cap on their number. TPC-H Q9 pulls the partsupp rows of the 5% of
+   * parts whose name it names, not all 800,000.
+   */
+  static Map<String, Fetch> overStandIns(DuckDBConnection conn, String sql, Map<String, Map<String, String>> standIns,
+      boolean keyFilters, Map<String, String> servedInPlace) {
     try {
       JsonNode plan;
       try (Statement s = conn.createStatement()) {
@@ -210,6 +224,9 @@ public final class ScanPushdown {
       if (keyFilters && onlyTableLeaves[0]) {
         return keyFilters(conn, sql, standIns, scans, localScans, read, out);
       }
+      if (servedInPlace != null && !servedInPlace.isEmpty() && onlyTableLeaves[0]) {
+        return servedKeyFilters(keyFilters(conn, sql, standIns, scans, localScans, read, out), servedInPlace);
+      }
       return out;
     } catch (SQLException | java.io.IOException | RuntimeException e) {
       LOG.debug("no scan pushdown for this statement: {}", e.toString());
@@ -218,11 +235,34 @@ public final class ScanPushdown {
   }
 
   /**
+   * The fetches with their key filters over a table in {@code servedInPlace} resolved to a subquery
+   * over that table's copy on the serving node; every other key filter goes unused.
+   */
+  private static Map<String, Fetch> servedKeyFilters(Map<String, Fetch> fetches, Map<String, String> servedInPlace) {
+    Map<String, String> relations = new java.util.TreeMap<>(String.CASE_INSENSITIVE_ORDER);
+    relations.putAll(servedInPlace);
+    Map<String, Fetch> out = new LinkedHashMap<>();
+    fetches.forEach((table, f) -> out.put(table, !f.hasKeyFilters() ? f : new Fetch(f.select(), f.where(k -> {
+      String relation = k.localTable() == null ? null : relations.get(k.source());
+      if (relation == null) {
+        return Optional.empty();
+      }
+      String x = ArrowSchemas.quoteIdentifier(k.sourceColumn());
+      return Optional.of(ArrowSchemas.quoteIdentifier(k.column()) + " IN (SELECT " + x + " FROM " + relation + " AS "
+          + ArrowSchemas.quoteIdentifier(k.source()) + " WHERE " + x + " IS NOT NULL AND (" + k.localWhere() + "))");
+    }))));
+    return out;
+  }
+
+  /**
    * One scan in the plan: the columns it reads, the conditions DuckDB applies at it, and the
    * equality conditions ({@code left = right}, column names) of the first join above it when every
    * row of the scan that finds no partner there is dropped by that join.
    */
   private record Scan(Set<String> columns, boolean allColumns, List<String> conditions, List<String[]> joinKeys) {}
+
+  private static final String DIRECT = "direct";
+  private static final String ABOVE = "above";
 
   /** Operators that pass rows and columns through unchanged except for dropping rows or columns. */
   private static final Set<String> PASS_THROUGH = Set.of("PROJECTION", "FILTER");
@@ -321,12 +361,19 @@ public final class ScanPushdown {
   }
 
   /**
-   * The plain column equalities of the first join above {@code scan} (reached through projections
-   * and filters only), when that join drops the scan's rows that match nothing: an inner or semi
-   * join, or the inner side of a left or right join. Empty otherwise.
+   * The plain column equalities of the joins above {@code scan} (reached through projections,
+   * filters and such joins only) that drop the scan's rows that match nothing: inner and semi joins,
+   * the inner side of a left or right join, the probe side of a mark join whose mark the filter
+   * right above keeps. A row of the scan that fails one of them reaches nothing above, so each is a
+   * key filter candidate; TPC-H Q9's partsupp joins lineitem first and the filtered part above it.
+   * Each comes as {left, right, {@link #DIRECT}} from the first join (one of its sides is the scan)
+   * or {left, right, {@link #ABOVE}} from a later one (a column of that name may come from another
+   * table of its side).
    */
   private static List<String[]> joinKeysAbove(JsonNode scan, List<JsonNode> ancestors) {
+    List<String[]> keys = new ArrayList<>();
     JsonNode child = scan;
+    boolean first = true;
     for (int i = ancestors.size() - 1; i >= 0; i--) {
       JsonNode a = ancestors.get(i);
       String op = a.path("name").asText();
@@ -335,7 +382,7 @@ public final class ScanPushdown {
         continue;
       }
       if (!"HASH_JOIN".equals(op) || a.path("children").size() != 2) {
-        return List.of();
+        return keys;
       }
       int side = a.path("children").get(0) == child ? 0 : a.path("children").get(1) == child ? 1 : -1;
       String type = a.path("extra_info").path("Join Type").asText();
@@ -344,17 +391,16 @@ public final class ScanPushdown {
         case "LEFT" -> side == 1;
         case "RIGHT" -> side == 0;
         // an IN (subquery) beside another subquery: a mark join, whose mark the filter right above keeps. The
-        // scan reaches the join through projections and filters only, so the filter's one subquery column can
-        // only be this join's mark
+        // scan reaches the join through projections, filters and joins only, so the filter's one subquery
+        // column can only be this join's mark
         case "MARK" -> side == 0 && i > 0 && "FILTER".equals(ancestors.get(i - 1).path("name").asText())
             && ancestors.get(i - 1).path("children").size() == 1
             && "SUBQUERY".equals(ancestors.get(i - 1).path("extra_info").path("Expression").asText().trim());
         default -> false;
       };
       if (!drops) {
-        return List.of();
+        return keys;
       }
-      List<String[]> keys = new ArrayList<>();
       JsonNode conditions = a.path("extra_info").path("Conditions");
       for (JsonNode c : conditions.isArray() ? conditions : JSON.createArrayNode().add(conditions)) {
         java.util.regex.Matcher m = EQUALITY.matcher(c.asText().trim());
@@ -363,13 +409,17 @@ public final class ScanPushdown {
           String left = outputName(m.group(1), a.path("children").get(0));
           String right = outputName(m.group(2), a.path("children").get(1));
           if (left != null && right != null) {
-            keys.add(new String[] {left, right});
+            keys.add(new String[] {left, right, first ? DIRECT : ABOVE});
           }
         }
       }
-      return keys;
+      if ("MARK".equals(type) || "SEMI".equals(type) || "RIGHT_SEMI".equals(type)) {
+        return keys; // the rows above are no longer the scan's rows joined with others
+      }
+      child = a;
+      first = false;
     }
-    return List.of();
+    return keys;
   }
 
   /**
@@ -417,6 +467,10 @@ public final class ScanPushdown {
             String x = eq[1 - side];
             if (!columns.containsKey(c) || columns.containsKey(x) || aliases.contains(c) || aliases.contains(x)) {
               continue;
+            }
+            if (ABOVE.equals(eq[2]) && (of.size() != 1 || !onlyColumnOf(conn, f.getKey(), c, standInColumns,
+                localScans))) {
+              continue; // above the first join, c must be this one scan's column: no other scan has one so named
             }
             KeyFilter k = sourceOf(conn, f.getKey(), c, columns.get(c), x, standInColumns, localScans, localWhere);
             if (k != null) {
@@ -535,6 +589,22 @@ public final class ScanPushdown {
     }
     String name = qualified.substring(qualified.lastIndexOf('.') + 1).replace("\"", "");
     return new KeyFilter(c, cType, name, x, qualified, where);
+  }
+
+  /** True when {@code column} is a column of no table the plan reads but {@code table}. */
+  private static boolean onlyColumnOf(DuckDBConnection conn, String table, String column,
+      Map<String, Map<String, String>> standInColumns, Map<String, List<Scan>> localScans) {
+    for (Map.Entry<String, Map<String, String>> t : standInColumns.entrySet()) {
+      if (!t.getKey().equalsIgnoreCase(table) && t.getValue().containsKey(column)) {
+        return false;
+      }
+    }
+    for (String l : localScans.keySet()) {
+      if (!hasColumn(conn, l, column).equals(Optional.of(false))) {
+        return false;
+      }
+    }
+    return true;
   }
 
   /** Whether {@code column} is a column of the table; empty when DuckDB cannot tell (the name does not resolve). */

@@ -150,6 +150,66 @@ class ScanPushdownTest {
   }
 
   @Test
+  void aJoinAboveTheFirstReducesWhenItsColumnCanOnlyBeTheScans() throws Exception {
+    // TPC-H Q9's shape: lineitem joins another table of other nodes first (on two columns), the filtered
+    // part above that join. ps is that table: an empty stand-in while analysed, its rows when run
+    try (Statement s = conn.createStatement()) {
+      s.execute("CREATE TABLE ps AS SELECT CAST(1 + i % 250 AS INTEGER) AS ps_partkey, i AS ps_orderkey, "
+          + "CAST(i % 3 AS DOUBLE) AS ps_cost FROM range(0, 6000) t(i)");
+    }
+    Map<String, String> ps = new LinkedHashMap<>();
+    ps.put("ps_partkey", "INTEGER");
+    ps.put("ps_orderkey", "BIGINT");
+    ps.put("ps_cost", "DOUBLE");
+    String sql = "SELECT count(*), sum(l_quantity * ps_cost) FROM lineitem, ps, part WHERE l_partkey = ps_partkey "
+        + "AND l_orderkey = ps_orderkey AND p_partkey = l_partkey AND p_brand = 'Brand#1'";
+    ScanPushdown.Fetch f = analyze(sql, Map.of("ps", ps));
+    assertTrue(f.scans().get(0).keys().stream().anyMatch(k -> k.source().equals("part")), f.toString());
+    assertSameResult(sql, f);
+    assertTrue(fetchedRows(f) < 2000, "only the rows of Brand#1's parts");
+    // lineitem read twice: the l_partkey of the join with part above is b's, not a's
+    String self = "SELECT count(*), sum(a.l_quantity * ps_cost) FROM lineitem a, ps, lineitem b, part "
+        + "WHERE a.l_partkey = ps_partkey AND a.l_orderkey = ps_orderkey AND b.l_orderkey = a.l_orderkey + 1 "
+        + "AND p_partkey = b.l_partkey AND p_brand = 'Brand#1'";
+    assertSameResult(self, analyze(self, Map.of("ps", ps)));
+  }
+
+  @Test
+  void aFragmentsFetchIsReducedByASubqueryOverATableItsServingNodesHold() throws Exception {
+    String sql = "SELECT count(*), sum(l_quantity) FROM lineitem JOIN part ON l_partkey = p_partkey "
+        + "WHERE p_brand = 'Brand#1'";
+    try (Statement s = conn.createStatement()) {
+      s.execute("CREATE TEMP TABLE lineitem (l_orderkey BIGINT, l_partkey INTEGER, l_quantity DOUBLE, l_comment VARCHAR)");
+    }
+    ScanPushdown.Fetch f;
+    try {
+      f = ScanPushdown.overStandIns(conn, sql, Map.of("lineitem", LINEITEM), false,
+          Map.of("part", "(SELECT * FROM main.part)")).get("lineitem");
+    } finally {
+      try (Statement s = conn.createStatement()) {
+        s.execute("DROP TABLE temp.main.lineitem");
+      }
+    }
+    assertFalse(f.hasKeyFilters(), "resolved on the coordinator already");
+    assertTrue(f.where().contains("\"l_partkey\" IN (SELECT \"p_partkey\" FROM (SELECT * FROM main.part) AS \"part\""),
+        f.where());
+    assertSameResult(sql, f);
+    assertTrue(fetchedRows(f) < 2000, "only the rows of Brand#1's parts");
+    // without a table the serving nodes hold, nothing is reduced
+    try (Statement s = conn.createStatement()) {
+      s.execute("CREATE TEMP TABLE lineitem (l_orderkey BIGINT, l_partkey INTEGER, l_quantity DOUBLE, l_comment VARCHAR)");
+    }
+    try {
+      assertNull(ScanPushdown.overStandIns(conn, sql, Map.of("lineitem", LINEITEM), false, Map.of()).get("lineitem")
+          .where());
+    } finally {
+      try (Statement s = conn.createStatement()) {
+        s.execute("DROP TABLE temp.main.lineitem");
+      }
+    }
+  }
+
+  @Test
   void tooManyKeysMakeNoCondition() throws Exception {
     ScanPushdown.KeyFilter many = new ScanPushdown.KeyFilter("l_orderkey", "BIGINT", "lineitem_rows", "l_orderkey",
         "lineitem_rows", null);
@@ -207,17 +267,30 @@ class ScanPushdownTest {
 
   /** How {@code sql} fetches lineitem, analysed over an empty stand-in. */
   private ScanPushdown.Fetch analyze(String sql) throws SQLException {
+    return analyze(sql, Map.of());
+  }
+
+  /** The same with {@code others} (name → columns) as further tables of other nodes, empty stand-ins too. */
+  private ScanPushdown.Fetch analyze(String sql, Map<String, Map<String, String>> others) throws SQLException {
+    Map<String, Map<String, String>> standIns = new LinkedHashMap<>();
+    standIns.put("lineitem", LINEITEM);
+    standIns.putAll(others);
     try (Statement s = conn.createStatement()) {
-      s.execute("CREATE TEMP TABLE lineitem (l_orderkey BIGINT, l_partkey INTEGER, l_quantity DOUBLE, l_comment VARCHAR)");
+      for (Map.Entry<String, Map<String, String>> t : standIns.entrySet()) {
+        s.execute("CREATE TEMP TABLE " + t.getKey() + " (" + String.join(", ", t.getValue().entrySet().stream()
+            .map(c -> c.getKey() + " " + c.getValue()).toList()) + ")");
+      }
     }
     try {
-      Map<String, ScanPushdown.Fetch> fetches = ScanPushdown.overStandIns(conn, sql, Map.of("lineitem", LINEITEM), true);
+      Map<String, ScanPushdown.Fetch> fetches = ScanPushdown.overStandIns(conn, sql, standIns, true);
       ScanPushdown.Fetch f = fetches.get("lineitem");
       assertNotNull(f, "the statement reads lineitem: " + fetches);
       return f;
     } finally {
       try (Statement s = conn.createStatement()) {
-        s.execute("DROP TABLE temp.main.lineitem");
+        for (String t : standIns.keySet()) {
+          s.execute("DROP TABLE temp.main." + t);
+        }
       }
     }
   }
