@@ -25,6 +25,8 @@ import java.util.TreeMap;
  * @param shuffleMemoryBytes Arrow memory the shuffles arriving at this node may hold together
  *     before they spill to {@code <data-dir>/tmp/shuffle} (default 512 MiB; one exchange holds at
  *     most a quarter of its query's budget)
+ * @param engineThreads DuckDB worker threads (default 0: one per available processor); nodes that
+ *     share one host share its cores, so {@code cluster start} gives each its share
  */
 public record NodeConfig(
     String host,
@@ -35,7 +37,8 @@ public record NodeConfig(
     int batchRows,
     int queryThreads,
     long queryMemoryBytes,
-    long shuffleMemoryBytes) {
+    long shuffleMemoryBytes,
+    int engineThreads) {
 
   public static final String DEFAULT_HOST = "127.0.0.1";
   public static final int DEFAULT_FLIGHT_PORT = 31337;
@@ -58,11 +61,18 @@ public record NodeConfig(
     require(queryThreads >= 1 && queryThreads <= 1024, "query-threads", "must be between 1 and 1024, got " + queryThreads);
     require(queryMemoryBytes >= 1 << 20, "query-memory", "must be at least 1 MiB, got " + queryMemoryBytes);
     require(shuffleMemoryBytes >= 0, "shuffle-memory", "must not be negative, got " + shuffleMemoryBytes);
+    require(engineThreads >= 0 && engineThreads <= 1024, "engine-threads",
+        "must be between 0 (one per available processor) and 1024, got " + engineThreads);
+  }
+
+  /** The DuckDB worker threads this node runs with: {@link #engineThreads}, or one per available processor. */
+  public int effectiveEngineThreads() {
+    return engineThreads > 0 ? engineThreads : Runtime.getRuntime().availableProcessors();
   }
 
   public static NodeConfig defaults() {
     return new NodeConfig(DEFAULT_HOST, DEFAULT_FLIGHT_PORT, DEFAULT_DATA_DIR, DEFAULT_RESULT_TTL,
-        DEFAULT_PREPARED_IDLE, DEFAULT_BATCH_ROWS, DEFAULT_QUERY_THREADS, DEFAULT_QUERY_MEMORY, DEFAULT_SHUFFLE_MEMORY);
+        DEFAULT_PREPARED_IDLE, DEFAULT_BATCH_ROWS, DEFAULT_QUERY_THREADS, DEFAULT_QUERY_MEMORY, DEFAULT_SHUFFLE_MEMORY, 0);
   }
 
   /**
@@ -82,7 +92,8 @@ public record NodeConfig(
         parseInt(take(rest, "batch-rows", String.valueOf(d.batchRows())), "batch-rows"),
         parseInt(take(rest, "query-threads", String.valueOf(d.queryThreads())), "query-threads"),
         parseLong(take(rest, "query-memory", String.valueOf(d.queryMemoryBytes())), "query-memory"),
-        parseLong(take(rest, "shuffle-memory", String.valueOf(d.shuffleMemoryBytes())), "shuffle-memory"));
+        parseLong(take(rest, "shuffle-memory", String.valueOf(d.shuffleMemoryBytes())), "shuffle-memory"),
+        parseInt(take(rest, "engine-threads", String.valueOf(d.engineThreads())), "engine-threads"));
     if (!rest.isEmpty()) {
       throw QuiverException.user(ErrorCode.INVALID_ARGUMENT, "unknown configuration key(s): %s", rest.keySet());
     }
@@ -91,17 +102,17 @@ public record NodeConfig(
 
   public NodeConfig withFlightPort(int port) {
     return new NodeConfig(host, port, dataDir, resultTtl, preparedStatementIdleTimeout, batchRows, queryThreads,
-        queryMemoryBytes, shuffleMemoryBytes);
+        queryMemoryBytes, shuffleMemoryBytes, engineThreads);
   }
 
   public NodeConfig withDataDir(Path dir) {
     return new NodeConfig(host, flightPort, dir, resultTtl, preparedStatementIdleTimeout, batchRows, queryThreads,
-        queryMemoryBytes, shuffleMemoryBytes);
+        queryMemoryBytes, shuffleMemoryBytes, engineThreads);
   }
 
   public NodeConfig withResultTtl(Duration ttl) {
     return new NodeConfig(host, flightPort, dataDir, ttl, preparedStatementIdleTimeout, batchRows, queryThreads,
-        queryMemoryBytes, shuffleMemoryBytes);
+        queryMemoryBytes, shuffleMemoryBytes, engineThreads);
   }
 
   private static String take(Map<String, String> m, String key, String dflt) {

@@ -87,7 +87,7 @@ public final class QuiverNode implements AutoCloseable {
     try {
       removeStaleNativeCopies(config.dataDir());
       allocator = new RootAllocator();
-      engine = new DuckDbEngine(config.dataDir());
+      engine = new DuckDbEngine(config.dataDir(), config.engineThreads());
       engine.start();
       queries = new QueryManager(engine, allocator, config);
       queries.start();
@@ -223,6 +223,7 @@ public final class QuiverNode implements AutoCloseable {
     m.put("query_threads", Integer.toString(config.queryThreads()));
     m.put("query_memory", Long.toString(config.queryMemoryBytes()));
     m.put("shuffle_memory", Long.toString(config.shuffleMemoryBytes()));
+    m.put("engine_threads", Integer.toString(config.effectiveEngineThreads()));
     m.put("raft_members", clusterOptions.raft() == null ? "none" : String.join(",", clusterOptions.raft().members()));
     return m;
   }

@@ -31,9 +31,11 @@ class NodeConfigTest {
   void everyKeyIsRead() {
     NodeConfig c = NodeConfig.fromMap(Map.of("host", "0.0.0.0", "flight-port", "0", "data-dir", "/tmp/x",
         "result-ttl", "30s", "prepared-idle-timeout", "PT2M", "batch-rows", "1024", "query-threads", "4",
-        "query-memory", "1048576", "shuffle-memory", "0"));
+        "query-memory", "1048576", "shuffle-memory", "0", "engine-threads", "3"));
     assertEquals(new NodeConfig("0.0.0.0", 0, Path.of("/tmp/x"), Duration.ofSeconds(30), Duration.ofMinutes(2), 1024,
-        4, 1L << 20, 0), c);
+        4, 1L << 20, 0, 3), c);
+    assertEquals(3, c.effectiveEngineThreads());
+    assertEquals(Runtime.getRuntime().availableProcessors(), NodeConfig.defaults().effectiveEngineThreads());
   }
 
   @Test

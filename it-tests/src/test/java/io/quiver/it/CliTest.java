@@ -104,14 +104,18 @@ class CliTest {
     String gossip = Integer.toString(FreePorts.block(300));
     String base = dataDir.resolve("cluster").toString();
     Run start = quiver(null, "cluster", "start", "--nodes", "1", "--base-dir", base, "--flight-port", flight,
-        "--gossip-port", gossip, "--query-memory", "300000000", "--shuffle-memory", "100000000");
+        "--gossip-port", gossip, "--query-memory", "300000000", "--shuffle-memory", "100000000", "--engine-threads",
+        "1");
     try {
       assertEquals(0, start.exit(), start.out());
       Run config = quiver(null, "sql", "--port", flight, "SELECT key, value FROM trex_db_config() WHERE key IN "
-          + "('query_memory', 'shuffle_memory') ORDER BY key");
+          + "('query_memory', 'shuffle_memory', 'engine_threads') ORDER BY key");
       assertEquals(0, config.exit(), config.out());
-      assertTrue(config.out().contains("| query_memory   | 300000000 |")
+      assertTrue(config.out().contains("| engine_threads | 1         |")
+          && config.out().contains("| query_memory   | 300000000 |")
           && config.out().contains("| shuffle_memory | 100000000 |"), config.out());
+      Run threads = quiver(null, "sql", "--port", flight, "SELECT current_setting('threads') AS duckdb_threads");
+      assertTrue(threads.out().contains("| 1              |"), threads.out());
     } finally {
       Run stop = quiver(null, "cluster", "stop", "--base-dir", base);
       assertEquals(0, stop.exit(), stop.out());

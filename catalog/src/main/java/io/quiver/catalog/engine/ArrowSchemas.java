@@ -20,7 +20,7 @@ import org.duckdb.DuckDBResultSet;
 /**
  * Derives Arrow schemas for statements that have not run yet, by asking DuckDB itself: a typed
  * empty projection ({@code SELECT CAST(NULL AS <type>) ... LIMIT 0}) exported to Arrow gives
- * exactly the types the real result will have. ENUM (which DuckDB exports dictionary-encoded) and
+ * exactly the types the real result will have (learned once per type name, then reused). ENUM (which DuckDB exports dictionary-encoded) and
  * types DuckDB cannot know before binding are declared VARCHAR; results decode ENUM to text.
  */
 public final class ArrowSchemas {
@@ -90,19 +90,49 @@ public final class ArrowSchemas {
     if (names.isEmpty()) {
       return new Schema(List.of());
     }
-    StringBuilder sql = new StringBuilder("SELECT ");
-    for (int i = 0; i < names.size(); i++) {
-      if (i > 0) {
-        sql.append(", ");
+    List<String> castable = new ArrayList<>();
+    List<String> unknown = new ArrayList<>();
+    for (String t : types) {
+      String c = castableType(t);
+      castable.add(c);
+      if (!EXPORTED.containsKey(c) && !unknown.contains(c)) {
+        unknown.add(c);
       }
-      sql.append("CAST(NULL AS ").append(castableType(types.get(i))).append(") AS ")
-          .append(quoteIdentifier(names.get(i)));
+    }
+    if (!unknown.isEmpty()) {
+      if (EXPORTED.size() > 10_000) {
+        EXPORTED.clear(); // nested types can be spelled in endless ways: the cache stays bounded
+      }
+      learn(conn, allocator, unknown);
+    }
+    List<Field> fields = new ArrayList<>();
+    for (int i = 0; i < names.size(); i++) {
+      Field f = EXPORTED.get(castable.get(i));
+      fields.add(new Field(names.get(i), f.getFieldType(), f.getChildren()));
+    }
+    return new Schema(fields);
+  }
+
+  /**
+   * How DuckDB exports each type to Arrow, learned once per type name: a statement's schema costs
+   * no DuckDB query once its types are known (a query waits its turn on a busy node's cores).
+   */
+  private static final java.util.Map<String, Field> EXPORTED = new java.util.concurrent.ConcurrentHashMap<>();
+
+  /** Asks DuckDB how it exports {@code types}: a typed empty projection, exported to Arrow. */
+  private static void learn(DuckDBConnection conn, BufferAllocator allocator, List<String> types) throws SQLException {
+    StringBuilder sql = new StringBuilder("SELECT ");
+    for (int i = 0; i < types.size(); i++) {
+      sql.append(i > 0 ? ", " : "").append("CAST(NULL AS ").append(types.get(i)).append(") AS c").append(i);
     }
     sql.append(" LIMIT 0");
     try (Statement s = conn.createStatement();
         DuckDBResultSet rs = (DuckDBResultSet) s.executeQuery(sql.toString());
         ArrowReader reader = (ArrowReader) rs.arrowExportStream(allocator, 1)) {
-      return reader.getVectorSchemaRoot().getSchema();
+      List<Field> fields = reader.getVectorSchemaRoot().getSchema().getFields();
+      for (int i = 0; i < types.size(); i++) {
+        EXPORTED.put(types.get(i), fields.get(i));
+      }
     } catch (java.io.IOException e) {
       throw new SQLException("cannot read the schema DuckDB exported: " + e.getMessage(), e);
     }

@@ -27,10 +27,21 @@ public final class DuckDbEngine implements AutoCloseable {
   public static final String DATABASE_FILE = "quiver.duckdb";
 
   private final Path databaseFile;
+  private final int threads;
   private DuckDBConnection root;
 
+  /** The database in {@code dataDir}, with DuckDB's default of one worker thread per available processor. */
   public DuckDbEngine(Path dataDir) {
+    this(dataDir, 0);
+  }
+
+  /** The database in {@code dataDir} with {@code threads} DuckDB worker threads (0: DuckDB's default). */
+  public DuckDbEngine(Path dataDir, int threads) {
     this.databaseFile = Objects.requireNonNull(dataDir, "dataDir").resolve(DATABASE_FILE);
+    if (threads < 0) {
+      throw new IllegalArgumentException("threads must not be negative, got " + threads);
+    }
+    this.threads = threads;
   }
 
   /** Opens (or creates) the database file; replays its WAL if the last run crashed. */
@@ -49,8 +60,12 @@ public final class DuckDbEngine implements AutoCloseable {
     try {
       root = (DuckDBConnection) DriverManager.getConnection("jdbc:duckdb:" + databaseFile, props);
       try (Statement s = root.createStatement()) {
-        // Arrow export of TIMESTAMPTZ carries this zone; UTC keeps results independent of the host.
-        s.execute("SET TimeZone = 'UTC'");
+        // Arrow export of TIMESTAMPTZ carries this zone; UTC keeps results independent of the host. Set once for
+        // the database: every connection starts with it (a session may still SET its own)
+        s.execute("SET GLOBAL TimeZone = 'UTC'");
+        if (threads > 0) {
+          s.execute("SET GLOBAL threads = " + threads);
+        }
         // DuckDB's partial aggregate pushdown pre-aggregates both sides of a join on the join key when its
         // estimates expect duplicates. On shards of hash-partitioned tables (rows in hash order, no useful min/max)
         // it misfires on unique keys: a TPC-H Q12 fragment spent 60 of its 80 ms grouping orders by o_orderkey;
@@ -98,11 +113,7 @@ public final class DuckDbEngine implements AutoCloseable {
       throw new QuiverException(ErrorCode.SERVER_SHUTTING_DOWN, "the database is not open");
     }
     try {
-      DuckDBConnection c = r.duplicate();
-      try (Statement s = c.createStatement()) {
-        s.execute("SET TimeZone = 'UTC'");
-      }
-      return c;
+      return r.duplicate(); // with the database's global settings (TimeZone UTC, see start)
     } catch (SQLException e) {
       throw DuckDbErrors.translate(e);
     }

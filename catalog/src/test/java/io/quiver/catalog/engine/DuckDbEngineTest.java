@@ -82,6 +82,33 @@ class DuckDbEngineTest {
   }
 
   @Test
+  void aLearnedSchemaIsTheOneDuckDbExportsForTheRealResult() throws Exception {
+    String sql = "SELECT 1::TINYINT AS a, 2::UINTEGER AS b, 3::HUGEINT AS c, 4.5::FLOAT AS d, 4.5::DOUBLE AS e, "
+        + "12.34::DECIMAL(15,2) AS f, 'x' AS g, DATE '2024-02-29' AS h, TIMESTAMP '2024-01-01 10:00:00' AS i, "
+        + "TIMESTAMPTZ '2024-01-01 10:00:00+02' AS j, INTERVAL 3 DAY AS k, true AS l, '\\x01'::BLOB AS m, "
+        + "[1, 2] AS n, {'p': 1, 'q': 'r'} AS o, TIME '10:00:00' AS p, uuid() AS q, 1::USMALLINT AS r";
+    try (DuckDbEngine engine = new DuckDbEngine(dir); RootAllocator allocator = new RootAllocator()) {
+      engine.start();
+      for (int round = 0; round < 2; round++) { // learned from DuckDB, then from what was learned
+        try (DuckDBConnection c = engine.newConnection(); java.sql.PreparedStatement ps = c.prepareStatement(sql)) {
+          Schema derived = ArrowSchemas.ofResult(c, allocator, ps.getMetaData());
+          try (org.duckdb.DuckDBResultSet rs = (org.duckdb.DuckDBResultSet) ps.executeQuery();
+              org.apache.arrow.vector.ipc.ArrowReader reader = (org.apache.arrow.vector.ipc.ArrowReader)
+                  rs.arrowExportStream(allocator, 16)) {
+            assertEquals(reader.getVectorSchemaRoot().getSchema(), derived);
+          }
+        }
+      }
+      // the time zone every connection starts with, whatever the host's
+      try (DuckDBConnection c = engine.newConnection(); Statement st = c.createStatement();
+          ResultSet rs = st.executeQuery("SELECT current_setting('TimeZone')")) {
+        rs.next();
+        assertEquals("UTC", rs.getString(1));
+      }
+    }
+  }
+
+  @Test
   void connectionsNeedAStartedEngine() {
     DuckDbEngine engine = new DuckDbEngine(dir);
     QuiverException e = assertThrows(QuiverException.class, engine::newConnection);

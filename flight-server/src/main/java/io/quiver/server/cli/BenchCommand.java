@@ -136,7 +136,7 @@ final class BenchCommand implements java.util.concurrent.Callable<Integer> {
     Path dir = dataDir != null ? dataDir : Files.createTempDirectory("quiver-bench");
     NodeConfig d = NodeConfig.defaults();
     NodeConfig config = new NodeConfig(d.host(), 0, dir, d.resultTtl(), d.preparedStatementIdleTimeout(), batchRows,
-        d.queryThreads(), d.queryMemoryBytes(), d.shuffleMemoryBytes());
+        d.queryThreads(), d.queryMemoryBytes(), d.shuffleMemoryBytes(), d.engineThreads());
     try (QuiverNode node = new QuiverNode(config).start(); BufferAllocator allocator = new RootAllocator()) {
       System.out.printf("Preparing %,d rows (BIGINT, DOUBLE, VARCHAR) in %s ...%n", rows, dir);
       try (DuckDBConnection c = node.engine().newConnection(); Statement s = c.createStatement()) {

@@ -81,6 +81,11 @@ final class ClusterCommand implements Runnable {
             + "spill to <data-dir>/tmp/shuffle (default: ${DEFAULT-VALUE}).")
     long shuffleMemory;
 
+    @Option(names = "--engine-threads", defaultValue = "-1",
+        description = "Each node: DuckDB worker threads (default: the host's processors divided among the nodes, at "
+            + "least 1; 0: every processor for every node). The nodes share this host's cores.")
+    int engineThreads;
+
     private boolean awaitAll(List<Process> processes, List<Path> dirs) throws Exception {
       for (int i = 0; i < processes.size(); i++) {
         if (!StartCommand.awaitReady(processes.get(i), StartCommand.connectHost(host), flightPort + i, waitSeconds,
@@ -138,6 +143,7 @@ final class ClusterCommand implements Runnable {
           return 1;
         }
       }
+      int threads = engineThreads >= 0 ? engineThreads : LocalCluster.threadsPerNode(nodes);
       List<String> seeds = new ArrayList<>();
       List<String> names = new ArrayList<>();
       for (int i = 0; i < nodes; i++) {
@@ -153,7 +159,7 @@ final class ClusterCommand implements Runnable {
         new CommandLine(o).parseArgs("--host=" + host, "--flight-port=" + (flightPort + i), "--data-dir=" + dir,
             "--node-name=node-" + i, "--cluster-id=" + clusterId, "--gossip-port=" + (gossipPort + i),
             "--seeds=" + String.join(",", seeds), "--raft-members=" + String.join(",", names),
-            "--query-memory=" + queryMemory, "--shuffle-memory=" + shuffleMemory);
+            "--query-memory=" + queryMemory, "--shuffle-memory=" + shuffleMemory, "--engine-threads=" + threads);
         o.toClusterOptions();
         processes.add(StartCommand.launch(o, dir));
         dirs.add(dir);

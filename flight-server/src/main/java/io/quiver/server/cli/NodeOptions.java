@@ -50,6 +50,11 @@ final class NodeOptions {
           + "(default: ${DEFAULT-VALUE}).")
   long shuffleMemory;
 
+  @Option(names = "--engine-threads", defaultValue = "0",
+      description = "DuckDB worker threads (default: ${DEFAULT-VALUE}, one per available processor). Nodes sharing "
+          + "one host share its cores: 'cluster start' gives each node its share.")
+  int engineThreads;
+
   @Option(names = "--node-name", description = "Display name in the cluster (default: the node id kept in the data dir).")
   String nodeName;
 
@@ -106,7 +111,7 @@ final class NodeOptions {
   NodeConfig toConfig() {
     return new NodeConfig(host, flightPort, dataDir, NodeConfig.parseDuration(resultTtl, "result-ttl"),
         NodeConfig.parseDuration(preparedIdleTimeout, "prepared-idle-timeout"), batchRows, queryThreads, queryMemory,
-        shuffleMemory);
+        shuffleMemory, engineThreads);
   }
 
   /** The same options as command-line arguments, for launching a node process. */
@@ -121,6 +126,7 @@ final class NodeOptions {
     a.add("--query-threads=" + queryThreads);
     a.add("--query-memory=" + queryMemory);
     a.add("--shuffle-memory=" + shuffleMemory);
+    a.add("--engine-threads=" + engineThreads);
     if (nodeName != null) {
       a.add("--node-name=" + nodeName);
     }
