@@ -370,6 +370,16 @@ class TpchClusterTest {
         q20Analyzed.stream().filter(r -> r.get(0).equals("fetch lineitem")).map(r -> r.get(2)).toList(),
         q20Analyzed.toString());
     assertSameAsOracle(port, q20);
+    // Q11: nation (filtered), then supplier for nation's keys, then partsupp for supplier's keys (supplier and
+    // partsupp each join the other: the one already reduced goes first)
+    List<List<String>> q11Analyzed = ItSql.query(port, "EXPLAIN ANALYZE " + TpchQueries.query(11));
+    assertEquals(List.of(oracleCount("SELECT count(*) FROM supplier WHERE s_nationkey IN (SELECT n_nationkey FROM "
+        + "nation WHERE n_name = 'GERMANY')")), q11Analyzed.stream().filter(r -> r.get(0).equals("fetch supplier"))
+        .map(r -> r.get(2)).toList(), q11Analyzed.toString());
+    assertEquals(List.of(oracleCount("SELECT count(*) FROM partsupp WHERE ps_suppkey IN (SELECT s_suppkey FROM "
+        + "supplier, nation WHERE s_nationkey = n_nationkey AND n_name = 'GERMANY')")), q11Analyzed.stream()
+        .filter(r -> r.get(0).equals("fetch partsupp")).map(r -> r.get(2)).toList(), q11Analyzed.toString());
+    assertSameAsOracle(port, TpchQueries.query(11));
   }
 
   @Test

@@ -515,8 +515,9 @@ public final class ScanPushdown {
   /**
    * The order tables are fetched in: rounds of tables fetched at once, each table once the tables of
    * other nodes its key filters read are fetched. Where tables wait on each other (Q17's lineitem
-   * and part), those filtered by their own conditions go first, else all that are left; their key
-   * filters on tables of the same or a later round go unused ({@link #ordered} drops them).
+   * and part), those filtered by their own conditions or by the keys of a table fetched earlier go
+   * first, else all that are left; their key filters on tables of the same or a later round go
+   * unused ({@link #ordered} drops them).
    */
   static List<List<String>> rounds(Map<String, Fetch> fetches) {
     List<List<String>> rounds = new ArrayList<>();
@@ -531,8 +532,12 @@ public final class ScanPushdown {
         }
       }
       if (round.isEmpty()) {
-        fetches.keySet().stream().filter(t -> pending.contains(t) && fetches.get(t).where() != null)
-            .forEach(round::add);
+        // tables waiting on each other: those reduced already without the others go first, by their own
+        // conditions or by the keys of a table fetched in an earlier round (Q11's supplier, by nation's keys,
+        // before partsupp, by supplier's)
+        fetches.keySet().stream().filter(t -> pending.contains(t) && (fetches.get(t).where() != null
+            || fetches.get(t).remoteKeySources().stream().anyMatch(src -> !pending.contains(src)
+                && fetches.containsKey(src)))).forEach(round::add);
       }
       if (round.isEmpty()) {
         fetches.keySet().stream().filter(pending::contains).forEach(round::add);

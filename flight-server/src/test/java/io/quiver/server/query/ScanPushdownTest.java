@@ -257,6 +257,24 @@ class ScanPushdownTest {
     assertFalse(ordered.get("part").hasKeyFilters(), "part is fetched first, by its own filter");
     assertTrue(ordered.get("lineitem").hasKeyFilters(), "then lineitem, by part's keys");
     assertEquals(List.of(List.of("part"), List.of("lineitem")), ScanPushdown.rounds(ordered));
+    // Q11: supplier keyed by nation (filtered) and by partsupp, partsupp keyed by supplier: supplier, reduced by
+    // nation's keys, goes before partsupp
+    ScanPushdown.KeyFilter byNation = new ScanPushdown.KeyFilter("s_nationkey", "INTEGER", "nation", "n_nationkey",
+        null, null);
+    ScanPushdown.KeyFilter byPartsupp = new ScanPushdown.KeyFilter("s_suppkey", "BIGINT", "partsupp", "ps_suppkey",
+        null, null);
+    ScanPushdown.KeyFilter bySupplier = new ScanPushdown.KeyFilter("ps_suppkey", "BIGINT", "supplier", "s_suppkey",
+        null, null);
+    Map<String, ScanPushdown.Fetch> q11 = new LinkedHashMap<>();
+    q11.put("partsupp", new ScanPushdown.Fetch("*", null, List.of(new ScanPushdown.ScanFilter(List.of(),
+        List.of(bySupplier)))));
+    q11.put("supplier", new ScanPushdown.Fetch("*", null, List.of(new ScanPushdown.ScanFilter(List.of(),
+        List.of(byNation, byPartsupp)))));
+    q11.put("nation", new ScanPushdown.Fetch("*", "(n_name = 'GERMANY')"));
+    Map<String, ScanPushdown.Fetch> q11Ordered = ScanPushdown.ordered(q11);
+    assertEquals(List.of(List.of("nation"), List.of("supplier"), List.of("partsupp")), ScanPushdown.rounds(q11Ordered));
+    assertTrue(q11Ordered.get("partsupp").hasKeyFilters(), "partsupp by supplier's keys");
+    assertEquals(List.of(byNation), q11Ordered.get("supplier").scans().get(0).keys(), "supplier by nation's keys");
     // a source read whole is no use: its key filter is dropped and both are fetched at once
     Map<String, ScanPushdown.Fetch> unfiltered = new LinkedHashMap<>(fetches);
     unfiltered.put("part", new ScanPushdown.Fetch("*", null));
