@@ -1,6 +1,7 @@
 package io.quiver.it;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -102,6 +103,20 @@ class TpchClusterTest {
     assertNull(failures.isEmpty() ? null : String.join("\n", failures));
   }
 
+  /** The first row's sql column of EXPLAIN {@code sql} (the plan summary of a split), over Flight SQL. */
+  private static String planSummary(org.apache.arrow.flight.sql.FlightSqlClient c, String sql) throws Exception {
+    org.apache.arrow.flight.FlightInfo info = c.execute("EXPLAIN " + sql);
+    try (org.apache.arrow.flight.FlightStream stream = c.getStream(info.getEndpoints().get(0).getTicket())) {
+      String first = null;
+      while (stream.next()) {
+        if (first == null && stream.getRoot().getRowCount() > 0) {
+          first = String.valueOf(stream.getRoot().getVector("sql").getObject(0));
+        }
+      }
+      return first;
+    }
+  }
+
   /** The rows of {@code sql} on the cluster (through {@code port}) and on the single-node oracle, compared. */
   private static void assertSameAsOracle(int port, String sql) throws Exception {
     List<List<Object>> expected;
@@ -129,6 +144,30 @@ class TpchClusterTest {
         "each node runs one fragment over its shards: " + q6);
     assertTrue(q6.get(4).get(0).equals("final") && q6.get(4).get(2).startsWith("SELECT sum(__quiver_a0)"),
         q6.toString());
+  }
+
+  @Test
+  void aSplitIsCheckedOnceUntilTheNodeRunsSomethingElseThanAQuery() throws Exception {
+    int port = nodes.get(2).port();
+    String sql = "SELECT l_returnflag, count(*) AS n, sum(l_quantity) AS q FROM lineitem WHERE l_quantity > 17 "
+        + "GROUP BY l_returnflag ORDER BY l_returnflag";
+    String reused = "the split's check reused from an earlier run of this statement";
+    // over Flight SQL directly: the JDBC driver prepares each statement first, which checks it already
+    try (org.apache.arrow.memory.BufferAllocator a = new org.apache.arrow.memory.RootAllocator();
+        org.apache.arrow.flight.sql.FlightSqlClient c = new org.apache.arrow.flight.sql.FlightSqlClient(
+            org.apache.arrow.flight.FlightClient.builder(a, org.apache.arrow.flight.Location.forGrpcInsecure(
+                "127.0.0.1", port)).build())) {
+      String first = planSummary(c, sql);
+      assertTrue(first.startsWith("fragments over the shards of lineitem") && !first.contains(reused), first);
+      String again = planSummary(c, sql);
+      assertTrue(again.contains(reused), again);
+      assertSameAsOracle(port, sql);
+      // DDL (here a macro) may change what the statement means: it is checked again
+      ItSql.update(port, "CREATE OR REPLACE MACRO quiver_it_next(x) AS x + 1");
+      String afterDdl = planSummary(c, sql);
+      assertFalse(afterDdl.contains(reused), afterDdl);
+    }
+    assertSameAsOracle(port, sql);
   }
 
   @Test

@@ -44,7 +44,7 @@ public final class Fragments {
    */
   public record Prepared(FragmentPlanner.Plan plan, Map<String, String> fragments, List<String> names,
       List<String> castTypes, int shardsUsed, int shardsTotal, Map<String, RemoteTables.FragmentInputs> inputs,
-      List<ShuffleSends.Send> sends) {
+      List<ShuffleSends.Send> sends, boolean checkReused) {
     /** The final query over {@code partials}. */
     public String finalSql(String partials) {
       return plan.finalSql(partials, names, castTypes);
@@ -54,7 +54,8 @@ public final class Fragments {
     public String summary() {
       return plan.strategy() + "; " + fragments.size() + " fragment(s) over " + shardsUsed + " of " + shardsTotal
           + " shard(s) of " + plan.anchor() + (shardsUsed < shardsTotal ? " (the others pruned by the condition "
-          + "on the partition key)" : "");
+          + "on the partition key)" : "") + (checkReused ? "; the split's check reused from an earlier run of this "
+          + "statement" : "");
     }
   }
 
@@ -128,7 +129,7 @@ public final class Fragments {
     }
     Set<String> everywhere = new HashSet<>(p.broadcast());
     readInPlace.values().forEach(everywhere::retainAll);
-    Optional<Checked> checked = check(conn, sql, p, layouts, everywhere);
+    Optional<Checked> checked = checkedOrCached(conn, sql, p, layouts, everywhere);
     if (checked.isEmpty()) {
       return Optional.empty();
     }
@@ -179,7 +180,7 @@ public final class Fragments {
     List<ShuffleSends.Send> sends = sendsOf.values().stream().flatMap(List::stream).toList();
     int usedShards = byEndpoint.values().stream().mapToInt(List::size).sum();
     return Optional.of(new Prepared(p, fragments, checked.get().names(), checked.get().casts(), usedShards,
-        anchor.shards().size(), inputs, sends));
+        anchor.shards().size(), inputs, sends, checked.get().reused()));
   }
 
   /**
@@ -475,7 +476,53 @@ public final class Fragments {
    * and how to fetch each table the fragments read whole or shuffled (empty when unknown; none
    * for the tables every fragment reads in place, {@code readInPlace} of the check).
    */
-  private record Checked(List<String> names, List<String> casts, Map<String, ScanPushdown.Fetch> pulls) {}
+  private record Checked(List<String> names, List<String> casts, Map<String, ScanPushdown.Fetch> pulls,
+      boolean reused) {}
+
+  /** Checks already made, by {@link #checkKey}: a statement run again is not checked again. */
+  private static final int CHECKS_KEPT = 256;
+  private static final Map<String, Optional<Checked>> CHECKS = Collections.synchronizedMap(
+      new LinkedHashMap<>(64, 0.75f, true) {
+        private static final long serialVersionUID = 1L;
+
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<String, Optional<Checked>> eldest) {
+          return size() > CHECKS_KEPT;
+        }
+      });
+
+  /**
+   * {@link #check}, or its result for the same statement, plan and tables (columns, types and where
+   * their shards live) since this node last ran a statement that is not a query (one may have
+   * changed a function or macro the statement calls). The fragments are still placed anew. A split
+   * checks in 5-15 ms (stand-in tables, DESCRIBEs, the plan of the pulls); TPC-H runs the same
+   * statements again and again, as dashboards do.
+   */
+  private static Optional<Checked> checkedOrCached(DuckDBConnection conn, String sql, FragmentPlanner.Plan p,
+      Map<String, Optional<RemoteTables.Layout>> layouts, Set<String> readInPlace) {
+    String key = checkKey(sql, p, layouts, readInPlace);
+    Optional<Checked> cached = CHECKS.get(key);
+    if (cached != null) {
+      return cached.map(c -> new Checked(c.names(), c.casts(), c.pulls(), true));
+    }
+    Optional<Checked> checked = check(conn, sql, p, layouts, readInPlace);
+    if (checked.isPresent()) {
+      CHECKS.put(key, checked); // a split that was declined is checked again: its check may have failed by chance
+    }
+    return checked;
+  }
+
+  private static String checkKey(String sql, FragmentPlanner.Plan p, Map<String, Optional<RemoteTables.Layout>> layouts,
+      Set<String> readInPlace) {
+    StringBuilder b = new StringBuilder(sql).append('\u0000').append(p).append('\u0000').append(new TreeSet<>(readInPlace))
+        .append('\u0000').append(QueryExecution.LOCAL_CHANGES.get());
+    new java.util.TreeMap<>(layouts).forEach((name, layout) -> {
+      b.append('\u0000').append(name);
+      layout.ifPresent(l -> b.append(' ').append(l.columns()).append(' ').append(l.partitionColumn()).append(' ')
+          .append(l.group()).append(' ').append(l.shards()));
+    });
+    return b.toString();
+  }
 
   private static Optional<Checked> check(DuckDBConnection conn, String sql, FragmentPlanner.Plan p,
       Map<String, Optional<RemoteTables.Layout>> layouts, Set<String> readInPlace) {
@@ -538,7 +585,7 @@ public final class Fragments {
         pulls = Map.of(); // each fragment plans its own pulls
       }
       return Optional.of(new Checked(names, anyCast ? casts : Collections.nCopies(names.size(), (String) null),
-          pulls));
+          pulls, false));
     } catch (SQLException | RuntimeException e) {
       LOG.debug("fragment plan rejected by its check: {}", e.toString());
       return Optional.empty();

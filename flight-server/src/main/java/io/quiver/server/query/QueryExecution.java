@@ -41,6 +41,12 @@ public final class QueryExecution {
     NOTHING
   }
 
+  /**
+   * Counts the statements this node ran that are not queries (DDL, DML, settings): plans cached over
+   * this node's catalog are keyed by it ({@link Fragments}).
+   */
+  static final java.util.concurrent.atomic.AtomicLong LOCAL_CHANGES = new java.util.concurrent.atomic.AtomicLong();
+
   public static final Schema UPDATE_COUNT_SCHEMA =
       new Schema(List.of(new Field("Count", FieldType.nullable(new ArrowType.Int(64, true)), null)));
 
@@ -96,6 +102,9 @@ public final class QueryExecution {
       stmt = RemoteTables.prepare(conn, toRun, remoteTables, allocator, true, attachments);
       DuckDBResultSetMetaData md = (DuckDBResultSetMetaData) stmt.getMetaData();
       Kind kind = kindOf(md.getReturnType());
+      if (kind != Kind.ROWS) {
+        LOCAL_CHANGES.incrementAndGet(); // DDL, DML, SET: what was planned over this node's catalog may be stale
+      }
       int expected = stmt.getParameterMetaData().getParameterCount();
       checkParameters(expected, parameterRows, kind);
       Schema schema = switch (kind) {
