@@ -229,7 +229,8 @@ public final class RemoteTables {
                   ScanPushdown.Fetch f = fetches.get(t);
                   String where = whereOf(conn, f, fetchedWhere);
                   fetchedWhere.put(t, where);
-                  pulls.add(new Pull(t, partsOf.get(t), f.select(), where != null ? " WHERE " + where : ""));
+                  pulls.add(new Pull(t, partsOf.get(t), f.select(), where != null ? " WHERE " + where : "",
+                      f.sampled()));
                 }
                 attachTables(conn, pulls, allocator, true, resources);
                 pulls.forEach(pl -> attachedNames.add("'" + pl.table() + "'"));
@@ -243,8 +244,8 @@ public final class RemoteTables {
             ? selectList(parts.get().get(0).columns(), used(sql)) : "*";
         String where = fetch == null ? null : withData ? whereOf(conn, fetch, fetchedWhere) : fetch.where();
         fetchedWhere.put(table, where);
-        attachParts(conn, table, parts.get(), allocator, withData, resources, select,
-            where != null ? " WHERE " + where : "");
+        attachTables(conn, List.of(new Pull(table, parts.get(), select, where != null ? " WHERE " + where : "",
+            fetch == null || where == null ? List.of() : fetch.sampled())), allocator, withData, resources);
         attachedNames.add("'" + table + "'");
       }
     }
@@ -273,12 +274,14 @@ public final class RemoteTables {
     });
   }
 
-  /** One table to attach: its parts, and the select list and WHERE suffix each part is read with. */
-  private record Pull(String table, List<Part> parts, String select, String where) {}
-
-  private static void attachParts(DuckDBConnection conn, String table, List<Part> parts, BufferAllocator allocator,
-      boolean withData, List<AutoCloseable> resources, String selectList, String suffix) throws SQLException {
-    attachTables(conn, List.of(new Pull(table, parts, selectList, suffix)), allocator, withData, resources);
+  /**
+   * One table to attach: its parts, the select list and WHERE suffix each part is read with, and the
+   * columns read as one sampled value that passes the WHERE ({@link ScanPushdown.Fetch#sampled}).
+   */
+  private record Pull(String table, List<Part> parts, String select, String where, List<String> sampled) {
+    Pull {
+      sampled = where.isEmpty() ? List.of() : sampled; // sampled values only ever stand for rows a WHERE kept
+    }
   }
 
   /**
@@ -294,6 +297,9 @@ public final class RemoteTables {
     List<AutoCloseable> owner = withData ? scans : resources;
     java.util.Map<String, List<String>> unions = new java.util.LinkedHashMap<>();
     java.util.Map<String, List<String>> streamsOf = new java.util.LinkedHashMap<>();
+    java.util.Map<String, List<String>> samplesOf = new java.util.LinkedHashMap<>(); // table → where its sample is
+    java.util.Map<String, String> stubsOf = new java.util.HashMap<>(); // table → its sampled columns' select items
+    List<String> sampleStreams = new java.util.ArrayList<>();
     try {
       List<Remote> started = new java.util.ArrayList<>();
       for (Pull pull : pulls) {
@@ -314,6 +320,18 @@ public final class RemoteTables {
         }
         String select = withData ? pull.select() : "*";
         String where = withData ? pull.where() : "";
+        // sampled columns: one value passing the WHERE, read once per node, the same in every row
+        List<String> sampled = withData && parts.stream().allMatch(p -> p.arrowFile() == null && p.opener() == null
+            && p.externalQuery() == null) ? pull.sampled() : List.of();
+        String sampleTable = "__quiver_sample_" + pull.table();
+        String sampledList = String.join(", ", sampled.stream().map(ArrowSchemas::quoteIdentifier).toList());
+        String stubs = sampled.stream().map(c -> ", (SELECT " + ArrowSchemas.quoteIdentifier(c) + " FROM "
+            + ArrowSchemas.quoteIdentifier(sampleTable) + ") AS " + ArrowSchemas.quoteIdentifier(c))
+            .collect(java.util.stream.Collectors.joining());
+        List<String> sampleSources = new java.util.ArrayList<>();
+        if (!sampled.isEmpty()) {
+          samplesOf.put(pull.table(), sampleSources);
+        }
         // the shards one node holds are read with one call: their UNION ALL
         java.util.Map<String, List<String>> shardsByNode = new java.util.LinkedHashMap<>();
         for (Part p : parts) {
@@ -331,7 +349,10 @@ public final class RemoteTables {
             continue;
           }
           if (p.endpoint() == null) {
-            union.add("SELECT " + select + " FROM " + ArrowSchemas.quoteIdentifier(p.table()) + where);
+            union.add("SELECT " + select + stubs + " FROM " + ArrowSchemas.quoteIdentifier(p.table()) + where);
+            if (!sampled.isEmpty()) {
+              sampleSources.add("SELECT " + sampledList + " FROM " + ArrowSchemas.quoteIdentifier(p.table()) + where);
+            }
             continue;
           }
           if (p.externalQuery() != null) {
@@ -349,14 +370,33 @@ public final class RemoteTables {
           String stream = "__quiver_remote_" + shards.get(0) + "_stream";
           String query = shards.stream().map(t -> "SELECT " + select + " FROM " + ArrowSchemas.quoteIdentifier(t)
               + where).collect(java.util.stream.Collectors.joining(" UNION ALL "));
-          started.add(start(stream, query, node.getKey(), allocator, owner, (shards.size() == 1 ? "table "
-              : "tables ") + String.join(", ", shards) + " live" + (shards.size() == 1 ? "s" : "") + " on node "
-              + node.getKey() + ", which could not serve " + (shards.size() == 1 ? "it" : "them")));
+          String failure = (shards.size() == 1 ? "table " : "tables ") + String.join(", ", shards) + " live"
+              + (shards.size() == 1 ? "s" : "") + " on node " + node.getKey() + ", which could not serve "
+              + (shards.size() == 1 ? "it" : "them");
+          started.add(start(stream, query, node.getKey(), allocator, owner, failure));
           streams.add(stream);
+          if (!sampled.isEmpty()) {
+            String sampleStream = "__quiver_sample_" + shards.get(0) + "_stream";
+            started.add(start(sampleStream, "SELECT * FROM (" + shards.stream().map(t -> "SELECT " + sampledList
+                + " FROM " + ArrowSchemas.quoteIdentifier(t) + where).collect(java.util.stream.Collectors.joining(
+                " UNION ALL ")) + ") LIMIT 1", node.getKey(), allocator, owner, failure));
+            sampleSources.add("SELECT * FROM " + ArrowSchemas.quoteIdentifier(sampleStream));
+            sampleStreams.add(sampleStream);
+          }
         }
+        stubsOf.put(pull.table(), stubs);
       }
       for (Remote r : started) {
         register(conn, r, allocator, owner);
+      }
+      try (java.sql.Statement s = conn.createStatement()) {
+        for (java.util.Map.Entry<String, List<String>> sample : samplesOf.entrySet()) {
+          s.execute("CREATE TEMP TABLE " + ArrowSchemas.quoteIdentifier("__quiver_sample_" + sample.getKey())
+              + " AS SELECT * FROM (" + String.join(" UNION ALL ", sample.getValue()) + ") LIMIT 1");
+        }
+        for (String n : sampleStreams) {
+          s.execute("DROP VIEW IF EXISTS " + ArrowSchemas.quoteIdentifier(n));
+        }
       }
       for (Pull pull : pulls) {
         List<String> streams = streamsOf.get(pull.table());
@@ -373,7 +413,8 @@ public final class RemoteTables {
               s.execute("DROP VIEW IF EXISTS " + ArrowSchemas.quoteIdentifier(n));
             }
           }
-          unions.get(pull.table()).add("SELECT * FROM " + ArrowSchemas.quoteIdentifier(pulled));
+          unions.get(pull.table()).add("SELECT *" + stubsOf.getOrDefault(pull.table(), "") + " FROM "
+              + ArrowSchemas.quoteIdentifier(pulled));
         } else {
           unions.get(pull.table()).add(remote);
         }

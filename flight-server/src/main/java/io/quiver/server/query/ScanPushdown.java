@@ -39,10 +39,18 @@ public final class ScanPushdown {
    * How to fetch one table: a select list and an optional WHERE condition ({@code where}, null = all
    * rows). When some scan of the table is reduced by a key filter, {@code scans} holds every scan's
    * conditions and key filters, and the WHERE is only known once the keys are: {@link #where(Function)}.
+   * The {@code sampled} columns (not in the select list) travel as one value that passes the WHERE,
+   * the same in every row: the statement reads them only in its conditions on this one table, which
+   * every fetched row already passed (TPC-H Q13's {@code o_comment NOT LIKE ...}: 1.5 million comments
+   * stay where they are).
    */
-  public record Fetch(String select, String where, List<ScanFilter> scans) {
+  public record Fetch(String select, String where, List<ScanFilter> scans, List<String> sampled) {
     public Fetch(String select, String where) {
-      this(select, where, List.of());
+      this(select, where, List.of(), List.of());
+    }
+
+    public Fetch(String select, String where, List<ScanFilter> scans) {
+      this(select, where, scans, List.of());
     }
 
     /** True when some scan of the table is reduced by the keys of another table. */
@@ -86,8 +94,8 @@ public final class ScanPushdown {
       for (ScanFilter s : scans) {
         kept.add(new ScanFilter(s.conditions(), s.keys().stream().filter(keep).toList()));
       }
-      Fetch out = new Fetch(select, where, kept);
-      return out.hasKeyFilters() ? out : new Fetch(select, where);
+      Fetch out = new Fetch(select, where, kept, sampled);
+      return out.hasKeyFilters() ? out : new Fetch(select, where, List.of(), sampled);
     }
 
     /** True when the fetch reads fewer than all rows once its key filters are resolved (if they are). */
@@ -217,9 +225,11 @@ public final class ScanPushdown {
         if (of.isEmpty()) {
           continue;
         }
-        Fetch f = fetch(conn, "temp.main." + ArrowSchemas.quoteIdentifier(t.getKey()), t.getValue(), of, named);
+        // sampled columns only where this node pulls (a fragment's pulls carry select and where alone)
+        Fetch f = fetch(conn, "temp.main." + ArrowSchemas.quoteIdentifier(t.getKey()), t.getValue(), of, named,
+            keyFilters);
         read.put(t.getKey(), f);
-        out.put(t.getKey(), new Fetch(f.select(), f.where()));
+        out.put(t.getKey(), new Fetch(f.select(), f.where(), List.of(), f.sampled()));
       }
       if (keyFilters && onlyTableLeaves[0]) {
         return keyFilters(conn, sql, standIns, scans, localScans, read, out);
@@ -489,7 +499,7 @@ public final class ScanPushdown {
       for (int i = 0; i < of.size(); i++) {
         keyed.add(new ScanFilter(read.get(f.getKey()).scans().get(i).conditions(), perScan.get(i)));
       }
-      out.put(f.getKey(), new Fetch(base.select(), base.where(), keyed));
+      out.put(f.getKey(), new Fetch(base.select(), base.where(), keyed, base.sampled()));
     }
     return ordered(out);
   }
@@ -586,7 +596,7 @@ public final class ScanPushdown {
     }
     String qualified = local;
     String where = localWhere.computeIfAbsent(qualified, q -> {
-      Fetch read = fetch(conn, q, Map.of(), localScans.get(q), Set.of());
+      Fetch read = fetch(conn, q, Map.of(), localScans.get(q), Set.of(), false);
       return read.where() == null ? "" : read.where();
     });
     if (where.isEmpty()) {
@@ -705,7 +715,7 @@ public final class ScanPushdown {
    * The columns in {@code named} (lower case; null: every column) are fetched too.
    */
   private static Fetch fetch(DuckDBConnection conn, String relation, Map<String, String> columns, List<Scan> scans,
-      Set<String> named) {
+      Set<String> named, boolean sample) {
     Set<String> needed = new LinkedHashSet<>(named == null ? Set.of() : named);
     boolean all = named == null;
     List<String> perScan = new ArrayList<>();
@@ -744,10 +754,47 @@ public final class ScanPushdown {
         }
       }
     }
+    List<String> sampled = sample && !all && scans.size() == 1 ? sampled(columns, scans.get(0), filters.get(0))
+        : List.of();
+    chosen.removeIf(q -> sampled.stream().anyMatch(c -> ArrowSchemas.quoteIdentifier(c).equals(q)));
     String select = columns.isEmpty() || all || chosen.size() == columns.size() ? "*" : chosen.isEmpty()
         ? ArrowSchemas.quoteIdentifier(columns.keySet().iterator().next()) : String.join(", ", chosen);
     String where = everyScanFiltered && !perScan.isEmpty() ? String.join(" OR ", perScan) : null;
-    return new Fetch(select, where, filters);
+    return new Fetch(select, where, filters, sampled);
+  }
+
+  /**
+   * The text columns of a table's one scan that travel as one sampled value ({@link Fetch#sampled}):
+   * the scan does not output them (DuckDB applies its conditions on them inside the scan, and nothing
+   * above reads them), every condition of the scan naming them was pushed to the fetch, and each of
+   * those conditions names no other column of the table (a value from another row passes it too).
+   */
+  private static List<String> sampled(Map<String, String> columns, Scan scan, ScanFilter pushed) {
+    Map<String, String> lower = new LinkedHashMap<>();
+    columns.forEach((c, type) -> lower.put(c.toLowerCase(Locale.ROOT), c));
+    Map<String, Boolean> candidates = new LinkedHashMap<>(); // column → every condition naming it is pushed alone
+    for (String condition : scan.conditions()) {
+      Optional<Set<String>> ids = io.quiver.coordinator.scan.ColumnUse.identifiers(condition);
+      if (ids.isEmpty()) {
+        return List.of(); // a condition that cannot be read: it may name any column
+      }
+      Set<String> named = new LinkedHashSet<>();
+      ids.get().forEach(id -> {
+        if (lower.containsKey(id.toLowerCase(Locale.ROOT))) {
+          named.add(id.toLowerCase(Locale.ROOT));
+        }
+      });
+      boolean alone = named.size() == 1 && pushed.conditions().contains("(" + condition + ")");
+      named.forEach(c -> candidates.merge(c, alone, Boolean::logicalAnd));
+    }
+    List<String> out = new ArrayList<>();
+    candidates.forEach((c, alone) -> {
+      String type = columns.get(lower.get(c)).trim().toUpperCase(Locale.ROOT);
+      if (alone && !scan.columns().contains(c) && (type.equals("VARCHAR") || type.equals("BLOB"))) {
+        out.add(lower.get(c));
+      }
+    });
+    return out;
   }
 
   /** True when {@code condition} reads back as a condition over the columns of {@code relation}. */

@@ -210,6 +210,30 @@ class ScanPushdownTest {
   }
 
   @Test
+  void aTextColumnReadOnlyByItsOwnPushedConditionTravelsAsOneSampledValue() throws Exception {
+    // TPC-H Q13's shape: o_comment only decides which orders join
+    String sql = "SELECT count(*), count(l_orderkey), sum(l_quantity) FROM part LEFT JOIN lineitem "
+        + "ON p_partkey = l_partkey AND l_comment NOT LIKE '%3%'";
+    ScanPushdown.Fetch f = analyze(sql);
+    assertEquals(List.of("l_comment"), f.sampled(), f.toString());
+    assertFalse(f.select().contains("l_comment"), f.select());
+    assertTrue(f.where().contains("l_comment"), f.where());
+    assertSameResult(sql, f);
+    for (String kept : List.of(
+        // the statement reads the column itself
+        "SELECT l_comment, count(*) FROM lineitem WHERE l_comment <> 'c3' GROUP BY l_comment ORDER BY l_comment",
+        // its condition reads another column too: another row's value may not pass it with this row's
+        "SELECT count(*), sum(l_quantity) FROM lineitem WHERE l_comment <> 'c' || CAST(l_partkey % 7 AS VARCHAR)",
+        // two scans of the table: rows fetched for one need not pass the other's condition
+        "SELECT count(*) FROM lineitem a, lineitem b WHERE a.l_orderkey = b.l_orderkey + 1 AND a.l_comment = 'c1' "
+            + "AND b.l_comment = 'c2'")) {
+      ScanPushdown.Fetch k = analyze(kept);
+      assertEquals(List.of(), k.sampled(), kept + ": " + k);
+      assertSameResult(kept, k);
+    }
+  }
+
+  @Test
   void tooManyKeysMakeNoCondition() throws Exception {
     ScanPushdown.KeyFilter many = new ScanPushdown.KeyFilter("l_orderkey", "BIGINT", "lineitem_rows", "l_orderkey",
         "lineitem_rows", null);
@@ -334,11 +358,19 @@ class ScanPushdownTest {
     }
   }
 
-  /** Runs {@code sql} over the rows {@code f} fetches and over all rows: the results are equal. */
+  /**
+   * Runs {@code sql} over the rows {@code f} fetches (its sampled columns as one value that passes the
+   * WHERE, as the fetch brings them) and over all rows: the results are equal.
+   */
   private void assertSameResult(String sql, ScanPushdown.Fetch f) throws SQLException {
     String where = resolve(f);
-    List<List<Object>> reduced = runOver(sql, "SELECT " + f.select() + " FROM lineitem_rows"
-        + (where == null ? "" : " WHERE " + where));
+    String filter = where == null ? "" : " WHERE " + where;
+    StringBuilder sampled = new StringBuilder();
+    for (String c : f.sampled()) {
+      sampled.append(", (SELECT ").append(c).append(" FROM lineitem_rows").append(filter).append(" LIMIT 1) AS ")
+          .append(c);
+    }
+    List<List<Object>> reduced = runOver(sql, "SELECT " + f.select() + sampled + " FROM lineitem_rows" + filter);
     List<List<Object>> all = runOver(sql, "SELECT * FROM lineitem_rows");
     assertEquals(all, reduced, sql + "\nfetched with WHERE " + where);
     assertFalse(all.isEmpty());
