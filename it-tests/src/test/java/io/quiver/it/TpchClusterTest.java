@@ -105,16 +105,27 @@ class TpchClusterTest {
 
   /** The first row's sql column of EXPLAIN {@code sql} (the plan summary of a split), over Flight SQL. */
   private static String planSummary(org.apache.arrow.flight.sql.FlightSqlClient c, String sql) throws Exception {
+    List<String> rows = planRows(c, sql);
+    return rows.get(0);
+  }
+
+  /** The last row's sql column of EXPLAIN {@code sql} (the gather step of a gathered statement), over Flight SQL. */
+  private static String lastPlanRow(org.apache.arrow.flight.sql.FlightSqlClient c, String sql) throws Exception {
+    List<String> rows = planRows(c, sql);
+    return rows.get(rows.size() - 1);
+  }
+
+  private static List<String> planRows(org.apache.arrow.flight.sql.FlightSqlClient c, String sql) throws Exception {
     org.apache.arrow.flight.FlightInfo info = c.execute("EXPLAIN " + sql);
+    List<String> rows = new java.util.ArrayList<>();
     try (org.apache.arrow.flight.FlightStream stream = c.getStream(info.getEndpoints().get(0).getTicket())) {
-      String first = null;
       while (stream.next()) {
-        if (first == null && stream.getRoot().getRowCount() > 0) {
-          first = String.valueOf(stream.getRoot().getVector("sql").getObject(0));
+        for (int i = 0; i < stream.getRoot().getRowCount(); i++) {
+          rows.add(String.valueOf(stream.getRoot().getVector("sql").getObject(i)));
         }
       }
-      return first;
     }
+    return rows;
   }
 
   /** The rows of {@code sql} on the cluster (through {@code port}) and on the single-node oracle, compared. */
@@ -147,7 +158,7 @@ class TpchClusterTest {
   }
 
   @Test
-  void aSplitIsCheckedOnceUntilTheNodeRunsSomethingElseThanAQuery() throws Exception {
+  void plansAreCheckedOnceUntilTheNodeRunsSomethingElseThanAQuery() throws Exception {
     int port = nodes.get(2).port();
     String sql = "SELECT l_returnflag, count(*) AS n, sum(l_quantity) AS q FROM lineitem WHERE l_quantity > 17 "
         + "GROUP BY l_returnflag ORDER BY l_returnflag";
@@ -162,10 +173,19 @@ class TpchClusterTest {
       String again = planSummary(c, sql);
       assertTrue(again.contains(reused), again);
       assertSameAsOracle(port, sql);
-      // DDL (here a macro) may change what the statement means: it is checked again
+      // a gathered statement's fetch analysis is kept the same way
+      String gathered = "SELECT c_mktsegment, count(o_orderkey) AS n FROM customer LEFT JOIN orders "
+          + "ON c_custkey = o_custkey AND o_totalprice > 1000 GROUP BY c_mktsegment ORDER BY c_mktsegment";
+      String analysisReused = "the fetch analysis reused from an earlier run of this statement";
+      String gather = lastPlanRow(c, gathered);
+      assertTrue(gather.startsWith("joins, aggregates and sorts run here") && !gather.contains(analysisReused), gather);
+      assertTrue(lastPlanRow(c, gathered).contains(analysisReused));
+      assertSameAsOracle(port, gathered);
+      // DDL (here a macro) may change what a statement means: it is checked and analysed again
       ItSql.update(port, "CREATE OR REPLACE MACRO quiver_it_next(x) AS x + 1");
       String afterDdl = planSummary(c, sql);
       assertFalse(afterDdl.contains(reused), afterDdl);
+      assertFalse(lastPlanRow(c, gathered).contains(analysisReused));
     }
     assertSameAsOracle(port, sql);
   }

@@ -175,7 +175,8 @@ public final class DistributedExplain {
           .size() + " fragment(s)>")});
       return rows;
     }
-    Map<String, ScanPushdown.Fetch> fetches = ScanPushdown.analyze(conn, inner, locator);
+    boolean[] reused = new boolean[1];
+    Map<String, ScanPushdown.Fetch> fetches = ScanPushdown.analyze(conn, inner, locator, reused);
     for (Map.Entry<String, ScanPushdown.Fetch> f : fetches.entrySet()) {
       String where = f.getValue().where(k -> Optional.of(k.describe()));
       for (RemoteTables.Part p : locator.partsOf(f.getKey()).orElse(List.of())) {
@@ -184,7 +185,8 @@ public final class DistributedExplain {
       }
     }
     String prefix = fetches.isEmpty() ? "tables of other nodes are fetched whole (no pushdown for this statement), "
-        + "then this runs here: " : "joins, aggregates and sorts run here over the fetched rows: ";
+        + "then this runs here: " : "joins, aggregates and sorts run here over the fetched rows"
+        + (reused[0] ? " (the fetch analysis reused from an earlier run of this statement)" : "") + ": ";
     rows.add(new String[] {"gather", "this node", prefix + inner.replaceAll("\\s+", " ")});
     return rows;
   }

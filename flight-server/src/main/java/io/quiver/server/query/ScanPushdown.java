@@ -127,9 +127,59 @@ public final class ScanPushdown {
 
   private ScanPushdown() {}
 
-  /** Per table the statement reads from other nodes, how to fetch it; empty when pushdown is off for it. */
+  /** An analysis kept for the next run of its statement: the tables it stood in for (their columns), and its result. */
+  private record Analysis(Map<String, Map<String, String>> standIns, Map<String, Fetch> fetches) {}
+
+  private static final int ANALYSES_KEPT = 256;
+  private static final Map<String, Analysis> ANALYSES = java.util.Collections.synchronizedMap(
+      new LinkedHashMap<>(64, 0.75f, true) {
+        private static final long serialVersionUID = 1L;
+
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<String, Analysis> eldest) {
+          return size() > ANALYSES_KEPT;
+        }
+      });
+
+  /**
+   * Per table the statement reads from other nodes, how to fetch it; empty when pushdown is off for
+   * it. The analysis (stand-in tables, DuckDB's plan, names and conditions checked one by one: 10-20
+   * ms) is kept for the next run of the same statement in the same schema, while the tables it
+   * stood in for keep their columns and this node runs no statement that is not a query (one may
+   * have changed a table of this node a key filter reads).
+   */
   static Map<String, Fetch> analyze(DuckDBConnection conn, String sql, RemoteTables.Locator locator) {
+    return analyze(conn, sql, locator, new boolean[1]);
+  }
+
+  /** {@link #analyze(DuckDBConnection, String, RemoteTables.Locator)}; {@code reused[0]} tells whether it was kept. */
+  static Map<String, Fetch> analyze(DuckDBConnection conn, String sql, RemoteTables.Locator locator,
+      boolean[] reused) {
+    String key;
+    try (Statement s = conn.createStatement(); ResultSet rs = s.executeQuery(
+        "SELECT current_database() || '.' || current_schema()")) {
+      rs.next();
+      key = sql + '\u0000' + rs.getString(1) + '\u0000' + QueryExecution.LOCAL_CHANGES.get();
+    } catch (SQLException e) {
+      key = null;
+    }
+    Analysis cached = key == null ? null : ANALYSES.get(key);
+    if (cached != null && cached.standIns().entrySet().stream().allMatch(t -> locator.partsOf(t.getKey())
+        .filter(parts -> !parts.isEmpty() && t.getValue().equals(parts.get(0).columns())).isPresent())) {
+      reused[0] = true;
+      return cached.fetches();
+    }
     Map<String, Map<String, String>> standIns = new LinkedHashMap<>();
+    Map<String, Fetch> fetches = analyze(conn, sql, locator, standIns);
+    if (key != null && !fetches.isEmpty()) {
+      ANALYSES.put(key, new Analysis(Map.copyOf(standIns), java.util.Collections.unmodifiableMap(
+          new LinkedHashMap<>(fetches))));
+    }
+    return fetches;
+  }
+
+  private static Map<String, Fetch> analyze(DuckDBConnection conn, String sql, RemoteTables.Locator locator,
+      Map<String, Map<String, String>> standIns) {
     try {
       for (int i = 0; ; i++) {
         try (PreparedStatement ps = conn.prepareStatement(sql)) {
