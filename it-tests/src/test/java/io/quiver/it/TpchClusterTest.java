@@ -191,6 +191,32 @@ class TpchClusterTest {
   }
 
   @Test
+  void aStatementRunAgainSeesNewRowsAndARecreatedTable() throws Exception {
+    // the coordinator keeps a split's check for the next run of the statement: the run must still read the rows
+    // as they are now, and a table dropped and created again under the same name (same shard names, other
+    // columns) as it is now
+    int port = nodes.get(0).port();
+    String sql = "SELECT count(*) AS n, sum(v) AS total FROM kept_fragments";
+    ItSql.query(port, "SELECT trex_db_create_table('CREATE TABLE kept_fragments (k BIGINT, v INTEGER)', "
+        + "'{\"strategy\": \"hash\", \"column\": \"k\", \"num_partitions\": 4}')");
+    try {
+      ItSql.update(port, "INSERT INTO kept_fragments SELECT i, 1 FROM range(0, 100) t(i)");
+      for (int run = 0; run < 3; run++) {
+        assertEquals(List.of(List.of("100", "100")), ItSql.query(port, sql));
+      }
+      ItSql.update(port, "INSERT INTO kept_fragments SELECT i, 2 FROM range(100, 150) t(i)");
+      assertEquals(List.of(List.of("150", "200")), ItSql.query(port, sql));
+      ItSql.update(port, "DROP TABLE kept_fragments");
+      ItSql.query(port, "SELECT trex_db_create_table('CREATE TABLE kept_fragments (k BIGINT, w VARCHAR, v DOUBLE)', "
+          + "'{\"strategy\": \"hash\", \"column\": \"k\", \"num_partitions\": 4}')");
+      ItSql.update(port, "INSERT INTO kept_fragments SELECT i, 'x', 0.5 FROM range(0, 10) t(i)");
+      assertEquals(List.of(List.of("10", "5.0")), ItSql.query(port, sql));
+    } finally {
+      ItSql.update(port, "DROP TABLE IF EXISTS kept_fragments");
+    }
+  }
+
+  @Test
   void explainAnalyzeReportsRowsAndTimePerFragment() throws Exception {
     int port = nodes.get(0).port();
     List<List<String>> q3 = ItSql.query(port, "EXPLAIN ANALYZE " + TpchQueries.query(3));
