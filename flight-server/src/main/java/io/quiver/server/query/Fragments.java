@@ -481,15 +481,7 @@ public final class Fragments {
 
   /** Checks already made, by {@link #checkKey}: a statement run again is not checked again. */
   private static final int CHECKS_KEPT = 256;
-  private static final Map<String, Optional<Checked>> CHECKS = Collections.synchronizedMap(
-      new LinkedHashMap<>(64, 0.75f, true) {
-        private static final long serialVersionUID = 1L;
-
-        @Override
-        protected boolean removeEldestEntry(Map.Entry<String, Optional<Checked>> eldest) {
-          return size() > CHECKS_KEPT;
-        }
-      });
+  private static final Map<String, Optional<Checked>> CHECKS = Lru.of(CHECKS_KEPT);
 
   /**
    * {@link #check}, or its result for the same statement, plan and tables (columns, types and where

@@ -297,7 +297,7 @@ public final class RemoteTables {
     List<AutoCloseable> owner = withData ? scans : resources;
     java.util.Map<String, List<String>> unions = new java.util.LinkedHashMap<>();
     java.util.Map<String, List<String>> streamsOf = new java.util.LinkedHashMap<>();
-    java.util.Map<String, List<String>> samplesOf = new java.util.LinkedHashMap<>(); // table → where its sample is
+    java.util.Map<String, List<String>> samplesOf = new java.util.LinkedHashMap<>(); // sample table → its sources
     java.util.Map<String, String> stubsOf = new java.util.HashMap<>(); // table → its sampled columns' select items
     List<String> sampleStreams = new java.util.ArrayList<>();
     try {
@@ -330,7 +330,7 @@ public final class RemoteTables {
             .collect(java.util.stream.Collectors.joining());
         List<String> sampleSources = new java.util.ArrayList<>();
         if (!sampled.isEmpty()) {
-          samplesOf.put(pull.table(), sampleSources);
+          samplesOf.put(sampleTable, sampleSources);
         }
         // the shards one node holds are read with one call: their UNION ALL
         java.util.Map<String, List<String>> shardsByNode = new java.util.LinkedHashMap<>();
@@ -351,7 +351,7 @@ public final class RemoteTables {
           if (p.endpoint() == null) {
             union.add("SELECT " + select + stubs + " FROM " + ArrowSchemas.quoteIdentifier(p.table()) + where);
             if (!sampled.isEmpty()) {
-              sampleSources.add("SELECT " + sampledList + " FROM " + ArrowSchemas.quoteIdentifier(p.table()) + where);
+              sampleSources.add(shardReads(List.of(p.table()), sampledList, where));
             }
             continue;
           }
@@ -368,8 +368,7 @@ public final class RemoteTables {
         for (java.util.Map.Entry<String, List<String>> node : shardsByNode.entrySet()) {
           List<String> shards = node.getValue();
           String stream = "__quiver_remote_" + shards.get(0) + "_stream";
-          String query = shards.stream().map(t -> "SELECT " + select + " FROM " + ArrowSchemas.quoteIdentifier(t)
-              + where).collect(java.util.stream.Collectors.joining(" UNION ALL "));
+          String query = shardReads(shards, select, where);
           String failure = (shards.size() == 1 ? "table " : "tables ") + String.join(", ", shards) + " live"
               + (shards.size() == 1 ? "s" : "") + " on node " + node.getKey() + ", which could not serve "
               + (shards.size() == 1 ? "it" : "them");
@@ -377,9 +376,8 @@ public final class RemoteTables {
           streams.add(stream);
           if (!sampled.isEmpty()) {
             String sampleStream = "__quiver_sample_" + shards.get(0) + "_stream";
-            started.add(start(sampleStream, "SELECT * FROM (" + shards.stream().map(t -> "SELECT " + sampledList
-                + " FROM " + ArrowSchemas.quoteIdentifier(t) + where).collect(java.util.stream.Collectors.joining(
-                " UNION ALL ")) + ") LIMIT 1", node.getKey(), allocator, owner, failure));
+            started.add(start(sampleStream, "SELECT * FROM (" + shardReads(shards, sampledList, where) + ") LIMIT 1",
+                node.getKey(), allocator, owner, failure));
             sampleSources.add("SELECT * FROM " + ArrowSchemas.quoteIdentifier(sampleStream));
             sampleStreams.add(sampleStream);
           }
@@ -391,7 +389,7 @@ public final class RemoteTables {
       }
       try (java.sql.Statement s = conn.createStatement()) {
         for (java.util.Map.Entry<String, List<String>> sample : samplesOf.entrySet()) {
-          s.execute("CREATE TEMP TABLE " + ArrowSchemas.quoteIdentifier("__quiver_sample_" + sample.getKey())
+          s.execute("CREATE TEMP TABLE " + ArrowSchemas.quoteIdentifier(sample.getKey())
               + " AS SELECT * FROM (" + String.join(" UNION ALL ", sample.getValue()) + ") LIMIT 1");
         }
         for (String n : sampleStreams) {
@@ -431,6 +429,12 @@ public final class RemoteTables {
             + String.join(" UNION ALL ", u.getValue()));
       }
     }
+  }
+
+  /** {@code SELECT <list> FROM <shard><where>} for each shard, as one UNION ALL. */
+  private static String shardReads(List<String> shards, String list, String where) {
+    return String.join(" UNION ALL ", shards.stream().map(t -> "SELECT " + list + " FROM "
+        + ArrowSchemas.quoteIdentifier(t) + where).toList());
   }
 
   /**

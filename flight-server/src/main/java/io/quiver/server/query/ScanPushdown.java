@@ -131,15 +131,7 @@ public final class ScanPushdown {
   private record Analysis(Map<String, Map<String, String>> standIns, Map<String, Fetch> fetches) {}
 
   private static final int ANALYSES_KEPT = 256;
-  private static final Map<String, Analysis> ANALYSES = java.util.Collections.synchronizedMap(
-      new LinkedHashMap<>(64, 0.75f, true) {
-        private static final long serialVersionUID = 1L;
-
-        @Override
-        protected boolean removeEldestEntry(Map.Entry<String, Analysis> eldest) {
-          return size() > ANALYSES_KEPT;
-        }
-      });
+  private static final Map<String, Analysis> ANALYSES = Lru.of(ANALYSES_KEPT);
 
   /**
    * Per table the statement reads from other nodes, how to fetch it; empty when pushdown is off for
