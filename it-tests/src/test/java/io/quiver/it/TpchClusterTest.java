@@ -556,6 +556,67 @@ class TpchClusterTest {
   }
 
   @Test
+  void joinsOnOtherColumnsThanTheShardKeysHashShuffleBothSides() throws Exception {
+    int port = nodes.get(1).port();
+    // a self-join of orders (hashed on the order key) on the customer key: each node reads its shards once and
+    // routes every row to the fragment of its o_custkey's hash bucket, where both sides of the join meet
+    String pairs = "SELECT o1.o_orderpriority, count(*) AS pairs, sum(o2.o_totalprice) AS later_total FROM orders o1 "
+        + "JOIN orders o2 ON o1.o_custkey = o2.o_custkey AND o1.o_orderdate < o2.o_orderdate WHERE o1.o_orderstatus "
+        + "= 'F' GROUP BY o1.o_orderpriority ORDER BY o1.o_orderpriority";
+    List<List<String>> plan = ItSql.query(port, "EXPLAIN " + pairs);
+    assertTrue(plan.get(0).get(2).startsWith("hash-shuffled join: every side repartitioned by hash of its join column "
+        + "into one bucket per fragment: orders on o_custkey;") && plan.get(0).get(2).contains("3 fragment(s), one "
+        + "hash bucket each"), plan.toString());
+    List<List<String>> sends = plan.stream().filter(r -> r.get(0).equals("shuffle")).toList();
+    assertEquals(3, sends.size(), plan.toString());
+    assertTrue(sends.stream().allMatch(r -> r.get(2).contains("CAST(hash(\"o_custkey\") % 3 AS INTEGER) AS "
+        + "\"__quiver_bucket\"") && r.get(2).contains("(bucket 0), ") && r.get(2).contains("(bucket 2)")),
+        sends.toString());
+    assertTrue(plan.stream().filter(r -> r.get(0).equals("fragment")).allMatch(r -> r.get(2).startsWith(
+        "WITH \"orders\" AS NOT MATERIALIZED (SELECT * FROM \"__quiver_pull_orders\")")), plan.toString());
+    assertSameAsOracle(port, pairs);
+    // two tables of comparable size, each hashed on its own id, joined on another column: broadcasting one would
+    // copy it to every fragment; both are repartitioned on the join column instead, every row moved once
+    String[] setup = {
+        "CREATE TABLE visits (id BIGINT, user_id BIGINT, page VARCHAR)",
+        "CREATE TABLE purchases (id BIGINT, user_id BIGINT, amount DECIMAL(10, 2))",
+        "INSERT INTO visits SELECT i, i % 300, 'page' || (i % 7) FROM range(0, 3000) t(i)",
+        "INSERT INTO purchases SELECT i, (i * 7) % 400, (i % 100) + 0.25 FROM range(0, 2000) t(i)"};
+    try (Statement s = oracle.createStatement()) {
+      for (String sql : setup) {
+        s.execute(sql);
+      }
+    }
+    String hashed = "'{\"strategy\": \"hash\", \"column\": \"id\", \"num_partitions\": 4}'";
+    ItSql.query(port, "SELECT trex_db_create_table('" + setup[0] + "', " + hashed + ")");
+    ItSql.query(port, "SELECT trex_db_create_table('" + setup[1] + "', " + hashed + ")");
+    try {
+      ItSql.update(port, setup[2]);
+      ItSql.update(port, setup[3]);
+      String join = "SELECT v.page, count(*) AS n, sum(p.amount) AS amount, max(p.amount) AS top "
+          + "FROM visits v JOIN purchases p ON v.user_id = p.user_id GROUP BY v.page ORDER BY v.page";
+      // the row counts that choose the strategy reach the coordinator by gossip
+      ItSql.eventually("a hash-shuffled join of visits and purchases", true, () -> ItSql.query(port, "EXPLAIN "
+          + join).get(0).get(2).startsWith("hash-shuffled join: every side repartitioned by hash of its join column "
+          + "into one bucket per fragment: visits on user_id, purchases on user_id;"));
+      List<List<String>> analyzed = ItSql.query(port, "EXPLAIN ANALYZE " + join);
+      assertEquals(5000, analyzed.stream().filter(r -> r.get(0).equals("shuffle")).mapToLong(r -> Long.parseLong(
+          r.get(2))).sum(), "every row of both tables is shuffled once: " + analyzed);
+      assertEquals(3, analyzed.stream().filter(r -> r.get(0).equals("fragment")).count(), analyzed.toString());
+      assertSameAsOracle(port, join);
+      assertSameAsOracle(nodes.get(2).port(), "SELECT count(*) AS n, min(v.id) AS first_visit, max(p.amount) AS top "
+          + "FROM visits v, purchases p WHERE v.user_id = p.user_id AND p.amount > 50 AND v.page <> 'page3'");
+    } finally {
+      ItSql.update(port, "DROP TABLE IF EXISTS visits");
+      ItSql.update(port, "DROP TABLE IF EXISTS purchases");
+      try (Statement s = oracle.createStatement()) {
+        s.execute("DROP TABLE IF EXISTS visits");
+        s.execute("DROP TABLE IF EXISTS purchases");
+      }
+    }
+  }
+
+  @Test
   void distributedPlanningCanBeSwitchedOffAndListedFunctionsSayWhatIsNotBuilt() throws Exception {
     int port = nodes.get(2).port();
     assertTrue(ItSql.scalar(port, "SELECT trex_db_set_distributed(false)").startsWith("distributed planning disabled"));

@@ -27,6 +27,12 @@ import java.util.Set;
  * table (small tables, replicated tables) is read whole by each fragment — a <b>broadcast</b>,
  * pulled by the node itself from the tables' shards.
  *
+ * <p>When no table can anchor the query in place, or the plan would broadcast a partitioned table
+ * of at least half the anchor's rows, the anchor is tried <b>repartitioned</b> (a hash-shuffled join
+ * of both sides): one of its join columns stands in for its partition column, and its rows, like the
+ * shuffled tables', are hash-partitioned on the join column into one bucket per fragment. Every
+ * proof below then holds with "shard" read as "bucket".
+ *
  * <p>Running the query on each node over its shards and putting the results together is correct when
  * every output row comes from exactly one shard. The planner proves that from the text:
  *
@@ -93,11 +99,15 @@ public final class FragmentPlanner {
 
   /**
    * The split. {@code partialSql} runs on each node over its shards of the {@code grouped} tables
-   * (see {@link #fragment}); {@link #finalSql} combines the nodes' rows.
+   * (see {@link #fragment}); {@link #finalSql} combines the nodes' rows. When {@code repartitioned},
+   * no table is read in place: the anchor's rows, like every shuffled table's, are hash-partitioned
+   * on their join column into one bucket per fragment (a hash-shuffled join of both sides); {@code
+   * shuffled} then names the anchor first, with the column its rows are bucketed by, and {@code
+   * grouped} is empty.
    */
   public record Plan(String anchor, List<String> grouped, List<String> broadcast, Map<String, String> shuffled,
       Combine combine, String partialSql, List<FinalItem> finalItems, String finalTail, boolean finalDistinct,
-      Optional<KeyRestriction> keyRestriction) {
+      Optional<KeyRestriction> keyRestriction, boolean repartitioned) {
     /** The name under which a fragment reads all of a shuffled table (its node pulls it, filtered). */
     public static final String PULL_PREFIX = "__quiver_pull_";
 
@@ -150,9 +160,16 @@ public final class FragmentPlanner {
 
     /** A readable summary for EXPLAIN: the strategy per table. */
     public String strategy() {
-      StringBuilder b = new StringBuilder(grouped.size() > 1 ? "co-located join of " + String.join(", ", grouped)
-          : "fragments over the shards of " + grouped.get(0));
-      if (!shuffled.isEmpty()) {
+      StringBuilder b = new StringBuilder();
+      if (repartitioned) {
+        b.append("hash-shuffled join: every side repartitioned by hash of its join column into one bucket per "
+            + "fragment: ").append(String.join(", ", shuffled.entrySet().stream().map(e -> e.getKey() + " on "
+            + e.getValue()).toList()));
+      } else {
+        b.append(grouped.size() > 1 ? "co-located join of " + String.join(", ", grouped)
+            : "fragments over the shards of " + grouped.get(0));
+      }
+      if (!shuffled.isEmpty() && !repartitioned) {
         b.append("; shuffled to the fragments by hash of the join column: ").append(String.join(", ",
             shuffled.entrySet().stream().map(e -> e.getKey() + " on " + e.getValue()).toList()));
       }
@@ -161,7 +178,8 @@ public final class FragmentPlanner {
       }
       b.append("; combined by ").append(switch (combine) {
         case CONCATENATE -> "concatenating rows";
-        case COMPLETE_GROUPS -> "concatenating complete groups (the GROUP BY holds the shard key)";
+        case COMPLETE_GROUPS -> repartitioned ? "concatenating complete groups (the GROUP BY holds the join column "
+            + "the rows are bucketed by)" : "concatenating complete groups (the GROUP BY holds the shard key)";
         case PARTIAL_AGGREGATE -> "final aggregation of partial aggregates";
       });
       return b.toString();
@@ -179,6 +197,8 @@ public final class FragmentPlanner {
   private final int[] owner;
   private final Map<String, TableInfo> infos = new HashMap<>();
   private int occurrences;
+  /** True while planning a hash-shuffled join of both sides ({@link #repartitioned}). */
+  private boolean repartition;
 
   private FragmentPlanner(String sql, List<Token> tokens, Catalog catalog, Set<String> aggregateNames) {
     this.sql = sql;
@@ -212,12 +232,43 @@ public final class FragmentPlanner {
         return Optional.empty();
       }
     }
+    FragmentPlanner planner = new FragmentPlanner(query, tokens, catalog, aggregateNames);
+    Optional<Plan> plain;
     try {
-      return new FragmentPlanner(query, tokens, catalog, aggregateNames).run();
+      plain = planner.run();
     } catch (Decline d) {
       return Optional.empty();
     }
+    for (Repartition r : planner.repartitions(plain)) {
+      Catalog rekeyed = n -> catalog.table(n).map(info -> !info.name().equals(r.table()) ? info
+          : new TableInfo(info.name(), info.columns(), r.column(), REPARTITIONED_GROUP + info.name(), info.rows()));
+      try {
+        Optional<Plan> p = new FragmentPlanner(query, tokens, rekeyed, aggregateNames).repartitioned(r.table());
+        if (p.isPresent() && (r.mustShuffle().isEmpty() || r.mustShuffle().stream().anyMatch(
+            p.get().shuffled()::containsKey))) {
+          return p;
+        }
+      } catch (Decline d) {
+        // try the next column
+      }
+    }
+    return plain;
   }
+
+  /**
+   * A hash-shuffled join to try: {@code table} repartitioned on {@code column}; when not empty, the
+   * plan must shuffle one of {@code mustShuffle} (a table the plain plan broadcasts that is too large for it).
+   */
+  private record Repartition(String table, String column, Set<String> mustShuffle) {}
+
+  /** The group of a table while the planner tries it repartitioned: no other table is co-located with it. */
+  private static final String REPARTITIONED_GROUP = "\0repartitioned ";
+  /**
+   * A partitioned table the plain plan would broadcast is repartitioned with the anchor instead when
+   * it has at least 1/2 of the anchor's rows: broadcasting it to n fragments moves n copies of it,
+   * repartitioning moves both tables once.
+   */
+  private static final long REPARTITION_RATIO = 2;
 
   /** Thrown inside the planner for any shape it does not prove correct. */
   private static final class Decline extends RuntimeException {
@@ -278,7 +329,8 @@ public final class FragmentPlanner {
     }
   }
 
-  private Optional<Plan> run() {
+  /** Parses the query's scopes; the outer rows (the top scope and the derived tables it reads row by row), or null. */
+  private List<Scope> parse() {
     buildScopes();
     for (Scope s : scopes) {
       parseClauses(s);
@@ -288,12 +340,15 @@ public final class FragmentPlanner {
     }
     Scope top = scopes.get(0);
     if (top.from < 0) {
-      return Optional.empty();
+      return null;
     }
-    // the outer rows: the top scope and the derived tables it reads row by row
     List<Scope> roots = new ArrayList<>();
     collectRoots(top, roots);
-    // anchors to try, largest first: the first one the query can be split around wins
+    return roots;
+  }
+
+  /** The partitioned tables the outer rows read, largest first (one item per table). */
+  private static List<Item> anchorCandidates(List<Scope> roots) {
     List<Item> candidates = new ArrayList<>();
     for (Scope r : roots) {
       for (Item i : r.items) {
@@ -304,7 +359,17 @@ public final class FragmentPlanner {
     }
     candidates.sort((x, y) -> x.table.rows() != y.table.rows() ? Long.compare(y.table.rows(), x.table.rows())
         : x.table.name().compareTo(y.table.name()));
-    for (Item anchor : candidates) {
+    return candidates;
+  }
+
+  private Optional<Plan> run() {
+    List<Scope> roots = parse();
+    if (roots == null) {
+      return Optional.empty();
+    }
+    Scope top = scopes.get(0);
+    // anchors to try, largest first: the first one the query can be split around wins
+    for (Item anchor : anchorCandidates(roots)) {
       try {
         return Optional.of(around(anchor, top, roots));
       } catch (Decline d) {
@@ -312,6 +377,78 @@ public final class FragmentPlanner {
       }
     }
     return Optional.empty();
+  }
+
+  /** The plan with {@code table} repartitioned on the column the catalog now gives as its partition column. */
+  private Optional<Plan> repartitioned(String table) {
+    List<Scope> roots = parse();
+    if (roots == null) {
+      return Optional.empty();
+    }
+    repartition = true;
+    for (Item anchor : anchorCandidates(roots)) {
+      if (anchor.table.name().equals(table)) {
+        return Optional.of(around(anchor, scopes.get(0), roots));
+      }
+    }
+    return Optional.empty();
+  }
+
+  /**
+   * The hash-shuffled joins worth trying after {@link #run}: when it found no plan, or its plan
+   * broadcasts a partitioned table of at least 1/{@value #REPARTITION_RATIO} of the anchor's rows.
+   * Each is a partitioned table of the outer rows (largest first) with one of its columns that a
+   * conjunct of the outer rows equates with a column of another read of a partitioned table (another
+   * table, or the same table again), other than its own partition column.
+   */
+  private List<Repartition> repartitions(Optional<Plan> plain) {
+    if (scopes.isEmpty() || scopes.get(0).from < 0) {
+      return List.of();
+    }
+    List<Scope> roots = new ArrayList<>();
+    collectRoots(scopes.get(0), roots);
+    List<Item> reads = new ArrayList<>();
+    roots.forEach(r -> r.items.stream().filter(i -> i.table != null && !i.table.replicated()).forEach(reads::add));
+    Set<String> mustShuffle = new LinkedHashSet<>();
+    if (plain.isPresent()) {
+      long anchorRows = reads.stream().filter(i -> i.table.name().equals(plain.get().anchor())).mapToLong(
+          i -> i.table.rows()).findFirst().orElse(Long.MAX_VALUE);
+      for (Scope s : scopes) {
+        for (Item i : s.items) {
+          if (i.table != null && !i.table.replicated() && plain.get().broadcast().contains(i.table.name())
+              && i.table.rows() * REPARTITION_RATIO >= anchorRows) {
+            mustShuffle.add(i.table.name());
+          }
+        }
+      }
+      if (mustShuffle.isEmpty()) {
+        return List.of();
+      }
+    }
+    UnionFind keys = new UnionFind();
+    for (Scope r : roots) {
+      addConjuncts(r, keys);
+    }
+    List<Repartition> out = new ArrayList<>();
+    for (Item anchor : anchorCandidates(roots)) {
+      for (String c : anchor.table.columns()) {
+        if (c.equals(anchor.table.partitionColumn())) {
+          continue;
+        }
+        boolean joined = false;
+        for (Item other : reads) {
+          if (other != anchor) {
+            for (String x : other.table.columns()) {
+              joined |= keys.same(key(anchor, c), key(other, x));
+            }
+          }
+        }
+        if (joined) {
+          out.add(new Repartition(anchor.table.name(), c, Set.copyOf(mustShuffle)));
+        }
+      }
+    }
+    return out;
   }
 
   /** The plan with {@code anchor}'s shards in place; declines when the query cannot be split around it. */
@@ -384,6 +521,18 @@ public final class FragmentPlanner {
           addOnce(broadcast, i.table.name());
         }
       }
+    }
+    if (repartition) {
+      // the anchor's rows are bucketed by its join column like the shuffled tables' rows: worth it only for a join of
+      // the anchor with a shuffled table or with itself
+      long reads = roots.stream().mapToLong(r -> r.items.stream().filter(i -> isGrouped(i, group)).count()).sum();
+      if (shuffled.isEmpty() && reads < 2) {
+        throw decline();
+      }
+      Map<String, String> all = new LinkedHashMap<>();
+      all.put(anchor.table.name(), anchor.table.partitionColumn());
+      all.putAll(shuffled);
+      return combine(top, rootKeys, shardKey, anchor.table.name(), List.of(), broadcast, all, Optional.empty());
     }
     Optional<KeyRestriction> restriction = restriction(roots, rootKeys, shardKey);
     return combine(top, rootKeys, shardKey, anchor.table.name(), grouped, broadcast, shuffled, restriction);
@@ -1123,7 +1272,7 @@ public final class FragmentPlanner {
           clauseEnd(top, top.orderBy), Map.of()) : "")
           + (limitValue != null ? " LIMIT " + limitValue : "") + (offsetValue != null ? " OFFSET " + offsetValue : "");
       return new Plan(anchor, grouped, broadcast, shuffled, aggregated ? Combine.COMPLETE_GROUPS : Combine.CONCATENATE,
-          partial, List.of(), tail, top.distinct && !aggregated, restriction);
+          partial, List.of(), tail, top.distinct && !aggregated, restriction, repartition);
     }
     if (top.distinct) {
       throw decline();
@@ -1238,7 +1387,7 @@ public final class FragmentPlanner {
       tail.append(' ').append(text(top.offset, top.end));
     }
     return new Plan(anchor, grouped, broadcast, shuffled, Combine.PARTIAL_AGGREGATE, partial, items, tail.toString(),
-        false, restriction);
+        false, restriction, repartition);
   }
 
   /**

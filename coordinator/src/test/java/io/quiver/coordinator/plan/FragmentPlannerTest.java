@@ -19,7 +19,8 @@ class FragmentPlannerTest {
           "g1", 4_000),
       "customer", new FragmentPlanner.TableInfo("customer", Set.of("c_custkey", "c_name", "c_nation"), "c_custkey",
           "g2", 100),
-      "nation", new FragmentPlanner.TableInfo("nation", Set.of("n_nationkey", "n_name"), null, "g3", 25));
+      "nation", new FragmentPlanner.TableInfo("nation", Set.of("n_nationkey", "n_name"), null, "g3", 25),
+      "parts", new FragmentPlanner.TableInfo("parts", Set.of("p_key", "p_brand"), "p_key", "g4", 2_000));
 
   private static Optional<FragmentPlanner.Plan> plan(String sql) {
     return FragmentPlanner.plan(sql, n -> Optional.ofNullable(TABLES.get(n)), AGGREGATES);
@@ -43,6 +44,48 @@ class FragmentPlannerTest {
     assertEquals("WITH \"orders\" AS NOT MATERIALIZED (SELECT * FROM \"orders_0\" UNION ALL SELECT * FROM "
         + "\"orders_2\"), \"lineitem\" AS NOT MATERIALIZED (SELECT * FROM \"lineitem_0\" UNION ALL SELECT * FROM "
         + "\"lineitem_2\") " + p.partialSql(), p.fragment(shards, Map.of()));
+  }
+
+  @Test
+  void joinsOnOtherColumnsThanTheKeysHashShuffleBothSides() {
+    // orders and lineitem joined on columns that are not their shard key: both are repartitioned on them
+    FragmentPlanner.Plan p = plan("SELECT o_total, count(*) AS n FROM orders, lineitem WHERE o_custkey = l_partkey "
+        + "AND o_orderkey IN (1, 2) GROUP BY o_total").orElseThrow();
+    assertTrue(p.repartitioned());
+    assertEquals("lineitem", p.anchor());
+    assertEquals(List.of(), p.grouped());
+    assertEquals("{lineitem=l_partkey, orders=o_custkey}", p.shuffled().toString());
+    assertEquals(Optional.empty(), p.keyRestriction(), "no shard pruning: the fragments read buckets, not shards");
+    assertEquals(FragmentPlanner.Combine.PARTIAL_AGGREGATE, p.combine());
+    assertTrue(p.strategy().startsWith("hash-shuffled join: every side repartitioned by hash of its join column into "
+        + "one bucket per fragment: lineitem on l_partkey, orders on o_custkey;"), p.strategy());
+    assertEquals("WITH \"lineitem\" AS NOT MATERIALIZED (SELECT * FROM \"__quiver_pull_lineitem\"), \"orders\" AS NOT "
+        + "MATERIALIZED (SELECT * FROM \"__quiver_pull_orders\") " + p.partialSql(), p.fragment(Map.of(),
+        new java.util.LinkedHashMap<>(Map.of("lineitem", "")) {
+          {
+            put("orders", "");
+          }
+        }));
+    // a self-join on another column: one table, bucketed once; groups on that column are complete in one bucket
+    p = plan("SELECT o1.o_custkey, count(*) AS n FROM orders o1 JOIN orders o2 ON o1.o_custkey = o2.o_custkey "
+        + "AND o1.o_orderkey < o2.o_orderkey GROUP BY o1.o_custkey").orElseThrow();
+    assertEquals("{orders=o_custkey}", p.shuffled().toString());
+    assertEquals(FragmentPlanner.Combine.COMPLETE_GROUPS, p.combine());
+    assertTrue(p.strategy().contains("the GROUP BY holds the join column the rows are bucketed by"), p.strategy());
+    // a partitioned table the plain plan would broadcast, with at least half the anchor's rows
+    p = plan("SELECT p_brand, count(*) AS n FROM lineitem, parts, nation WHERE l_partkey = p_key AND l_qty = "
+        + "n_nationkey GROUP BY p_brand").orElseThrow();
+    assertEquals("{lineitem=l_partkey, parts=p_key}", p.shuffled().toString());
+    assertEquals(List.of("nation"), p.broadcast());
+    // a small partitioned table stays broadcast
+    p = plan("SELECT count(*) FROM lineitem, customer WHERE l_partkey = c_custkey").orElseThrow();
+    assertTrue(!p.repartitioned() && p.broadcast().equals(List.of("customer")), p.strategy());
+    // two reads of lineitem tied to customer by different columns: no one column buckets both alike
+    assertTrue(plan("SELECT count(*) FROM lineitem l1, lineitem l2, customer WHERE l1.l_partkey = c_custkey "
+        + "AND l2.l_partkey = c_nation").isEmpty());
+    // a subquery on the shards tied to the outer rows by another column than that of the buckets
+    assertTrue(plan("SELECT count(*) FROM orders o1, orders o2 WHERE o1.o_custkey = o2.o_custkey AND o1.o_total > "
+        + "(SELECT avg(o_total) FROM orders o3 WHERE o3.o_orderkey = o1.o_orderkey)").isEmpty());
   }
 
   @Test
@@ -79,8 +122,8 @@ class FragmentPlannerTest {
 
   @Test
   void shapesThatCouldGiveWrongResultsDecline() {
-    // two shard-table reads not tied by their keys
-    assertTrue(plan("SELECT count(*) FROM orders, lineitem WHERE o_custkey = l_partkey").isEmpty());
+    // two shard-table reads not tied by their keys nor by an equality (both sides cannot be bucketed alike)
+    assertTrue(plan("SELECT count(*) FROM orders, lineitem WHERE o_custkey < l_partkey").isEmpty());
     // a subquery over the shards not tied to the outer row's key (it would see one node's rows only)
     assertTrue(plan("SELECT count(*) FROM orders WHERE o_total > (SELECT avg(l_qty) FROM lineitem)").isEmpty());
     assertTrue(plan("SELECT count(*) FROM lineitem l1 WHERE l_qty > (SELECT avg(l_qty) FROM lineitem l2 "

@@ -52,6 +52,11 @@ public final class Fragments {
 
     /** What EXPLAIN shows first: the strategy and the shards used. */
     public String summary() {
+      if (plan.repartitioned()) {
+        return plan.strategy() + "; " + fragments.size() + " fragment(s), one hash bucket each, fed by the shuffles of "
+            + "all " + shardsTotal + " shard(s) of " + plan.anchor() + (checkReused ? "; the split's check reused from "
+            + "an earlier run of this statement" : "");
+      }
       return plan.strategy() + "; " + fragments.size() + " fragment(s) over " + shardsUsed + " of " + shardsTotal
           + " shard(s) of " + plan.anchor() + (shardsUsed < shardsTotal ? " (the others pruned by the condition "
           + "on the partition key)" : "") + (checkReused ? "; the split's check reused from an earlier run of this "
@@ -149,11 +154,27 @@ public final class Fragments {
     if (fragments.isEmpty()) {
       return Optional.empty();
     }
-    // the push shuffles: per shuffled table, one send per node holding its shards, to every fragment
+    // the push shuffles: per shuffled table, one send per node holding its shards, to every fragment; a fragment
+    // takes the rows whose column falls in its anchor shards, or in its own hash bucket when the anchor is
+    // repartitioned too
+    List<ShuffleSends.Target> targets = new ArrayList<>();
+    for (Map.Entry<String, List<Integer>> e : byEndpoint.entrySet()) {
+      targets.add(new ShuffleSends.Target(e.getKey(), p.repartitioned() ? List.of(targets.size())
+          : e.getValue().stream().map(i -> anchor.shards().get(i).id()).toList()));
+    }
+    java.util.function.UnaryOperator<String> bucketOf = column -> "CAST(" + anchor.shardOf().apply("TRY_CAST("
+        + column + " AS " + anchor.keyType() + ")") + " AS INTEGER)";
+    if (p.repartitioned()) {
+      Optional<java.util.function.UnaryOperator<String>> hashed = hashBuckets(p, layouts, targets.size());
+      if (hashed.isEmpty()) {
+        return Optional.empty();
+      }
+      bucketOf = hashed.get();
+    }
     Map<String, List<ShuffleSends.Send>> sendsOf = new LinkedHashMap<>(); // pull name → the table's sends
     for (Map.Entry<String, String> e : p.shuffled().entrySet()) {
       Optional<List<ShuffleSends.Send>> of = sends(e.getKey(), e.getValue(), layouts.get(e.getKey()).orElseThrow(),
-          anchor, byEndpoint, checked.get().pulls().get(e.getKey()));
+          targets, bucketOf, p.repartitioned(), checked.get().pulls().get(e.getKey()));
       if (of.isEmpty()) {
         return Optional.empty(); // a shard without an alive copy: the gather path reports it
       }
@@ -184,14 +205,45 @@ public final class Fragments {
   }
 
   /**
+   * How the rows of a repartitioned plan are bucketed: by DuckDB's {@code hash} of the join column
+   * modulo the number of fragments. Every side's column must hash alike: the same type, or integers
+   * of any width (all cast to HUGEINT first). Empty (gather instead) for other mixes of types, whose
+   * equal values may hash differently.
+   */
+  private static Optional<java.util.function.UnaryOperator<String>> hashBuckets(FragmentPlanner.Plan p,
+      Map<String, Optional<RemoteTables.Layout>> layouts, int fragments) {
+    Set<String> types = new HashSet<>();
+    for (Map.Entry<String, String> e : p.shuffled().entrySet()) {
+      RemoteTables.Layout l = layouts.get(e.getKey()).orElseThrow();
+      l.columns().forEach((c, type) -> {
+        if (c.equalsIgnoreCase(e.getValue())) {
+          types.add(type.toUpperCase(Locale.ROOT));
+        }
+      });
+    }
+    boolean integers = types.stream().allMatch(INTEGER_TYPES::contains);
+    if (types.size() != 1 && !integers) {
+      LOG.debug("no hash-shuffled join: its join columns have types {} that may hash differently", types);
+      return Optional.empty();
+    }
+    return Optional.of(column -> "CAST(hash(" + (types.size() == 1 ? column : "TRY_CAST(" + column
+        + " AS HUGEINT)") + ") % " + fragments + " AS INTEGER)");
+  }
+
+  private static final Set<String> INTEGER_TYPES = Set.of("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT",
+      "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT");
+
+  /**
    * The sends of one shuffled table: each node holding a copy of some of its shards (the least
    * loaded copy of each) reads them with the planned columns and filter ({@code fetch}, or all
-   * rows) and computes each row's bucket, the anchor shard its shuffle column's value falls in
-   * (the anchor's own routing rule, after casting to the anchor's key type); the fragment over
-   * that shard takes it. Empty when a shard has no alive copy.
+   * rows) and computes each row's bucket with {@code bucketOf} (over the quoted shuffle column): the
+   * anchor shard its value falls in (the anchor's own routing rule, after casting to the anchor's key
+   * type), or its hash bucket; the target holding that bucket takes it. Empty when a shard has no
+   * alive copy.
    */
   private static Optional<List<ShuffleSends.Send>> sends(String table, String column, RemoteTables.Layout layout,
-      RemoteTables.Layout anchor, Map<String, List<Integer>> byEndpoint, ScanPushdown.Fetch fetch) {
+      List<ShuffleSends.Target> targets, java.util.function.UnaryOperator<String> bucketOf, boolean hashBuckets,
+      ScanPushdown.Fetch fetch) {
     Map<String, List<String>> shardsOn = new LinkedHashMap<>();
     for (RemoteTables.ShardCopies shard : layout.shards()) {
       if (shard.endpoints().isEmpty()) {
@@ -206,15 +258,9 @@ public final class Fragments {
       }
       shardsOn.computeIfAbsent(best, k -> new ArrayList<>()).add(shard.table());
     }
-    List<ShuffleSends.Target> targets = new ArrayList<>();
-    for (Map.Entry<String, List<Integer>> e : byEndpoint.entrySet()) {
-      targets.add(new ShuffleSends.Target(e.getKey(), e.getValue().stream().map(i -> anchor.shards().get(i).id())
-          .toList()));
-    }
     String quoted = layout.columns().keySet().stream().filter(c -> c.equalsIgnoreCase(column))
         .map(ArrowSchemas::quoteIdentifier).findFirst().orElseThrow();
-    String bucket = "CAST(" + anchor.shardOf().apply("TRY_CAST(" + quoted + " AS " + anchor.keyType() + ")")
-        + " AS INTEGER) AS " + ArrowSchemas.quoteIdentifier(ShuffleSends.BUCKET_COLUMN);
+    String bucket = bucketOf.apply(quoted) + " AS " + ArrowSchemas.quoteIdentifier(ShuffleSends.BUCKET_COLUMN);
     String select = fetch == null ? "*" : fetch.select();
     String where = fetch == null || fetch.where() == null ? "" : " WHERE " + fetch.where();
     String name = table.replaceAll("[^A-Za-z0-9_]", "_");
@@ -226,7 +272,8 @@ public final class Fragments {
       String from = String.join(" UNION ALL ", e.getValue().stream().map(t -> "SELECT * FROM "
           + ArrowSchemas.quoteIdentifier(t)).toList());
       sends.add(new ShuffleSends.Send(exchange, e.getKey(), table, "SELECT " + select + ", " + bucket + " FROM ("
-          + from + ") AS " + ArrowSchemas.quoteIdentifier(table) + where, targets, sender++, shardsOn.size()));
+          + from + ") AS " + ArrowSchemas.quoteIdentifier(table) + where, targets, sender++, shardsOn.size(),
+          hashBuckets));
     }
     return Optional.of(sends);
   }

@@ -58,10 +58,11 @@ public final class ShuffleSends {
 
   /**
    * One node's send: the exchange, the query that produces its rows with {@link #BUCKET_COLUMN},
-   * its targets in order, and which sender of how many it is.
+   * its targets in order, and which sender of how many it is. Its buckets are the anchor's shard
+   * ids, or hash buckets ({@code hashBuckets}: a hash-shuffled join, the anchor repartitioned too).
    */
   public record Send(String exchange, String endpoint, String table, String sql, List<Target> targets, int sender,
-      int senders) {
+      int senders, boolean hashBuckets) {
     public Send {
       targets = List.copyOf(targets);
     }
@@ -81,7 +82,7 @@ public final class ShuffleSends {
     public String describe() {
       StringBuilder b = new StringBuilder(sql).append(" → rows routed by ").append(BUCKET_COLUMN).append(" to ");
       for (int i = 0; i < targets.size(); i++) {
-        b.append(i == 0 ? "" : ", ").append(targets.get(i).endpoint()).append(" (shards ")
+        b.append(i == 0 ? "" : ", ").append(targets.get(i).endpoint()).append(hashBuckets ? " (bucket " : " (shards ")
             .append(targets.get(i).buckets().stream().map(String::valueOf).reduce((x, y) -> x + ", " + y).orElse(""))
             .append(')');
       }
