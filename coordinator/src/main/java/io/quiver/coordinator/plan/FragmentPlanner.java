@@ -103,11 +103,13 @@ public final class FragmentPlanner {
    * no table is read in place: the anchor's rows, like every shuffled table's, are hash-partitioned
    * on their join column into one bucket per fragment (a hash-shuffled join of both sides); {@code
    * shuffled} then names the anchor first, with the column its rows are bucketed by, and {@code
-   * grouped} is empty.
+   * grouped} is empty. When {@code outer} is not empty, the split is that of the query's one
+   * derived table, and the final query is the original query over the derived table's combined
+   * rows: {@code outer} holds its text before and after the derived table's SELECT.
    */
   public record Plan(String anchor, List<String> grouped, List<String> broadcast, Map<String, String> shuffled,
       Combine combine, String partialSql, List<FinalItem> finalItems, String finalTail, boolean finalDistinct,
-      Optional<KeyRestriction> keyRestriction, boolean repartitioned) {
+      Optional<KeyRestriction> keyRestriction, boolean repartitioned, List<String> outer) {
     /** The name under which a fragment reads all of a shuffled table (its node pulls it, filtered). */
     public static final String PULL_PREFIX = "__quiver_pull_";
 
@@ -143,6 +145,13 @@ public final class FragmentPlanner {
      * give each output column the name and type the original query has (a null type: no cast).
      */
     public String finalSql(String partials, List<String> names, List<String> types) {
+      if (!outer.isEmpty()) {
+        return outer.get(0) + combining(partials, null, null) + outer.get(1);
+      }
+      return combining(partials, names, types);
+    }
+
+    private String combining(String partials, List<String> names, List<String> types) {
       StringBuilder b = new StringBuilder("SELECT ").append(finalDistinct ? "DISTINCT " : "");
       if (finalItems.isEmpty()) {
         b.append('*');
@@ -182,6 +191,9 @@ public final class FragmentPlanner {
             + "the rows are bucketed by)" : "concatenating complete groups (the GROUP BY holds the shard key)";
         case PARTIAL_AGGREGATE -> "final aggregation of partial aggregates";
       });
+      if (!outer.isEmpty()) {
+        b.append("; the outer query runs on the coordinator over the derived table's combined rows");
+      }
       return b.toString();
     }
   }
@@ -199,6 +211,8 @@ public final class FragmentPlanner {
   private int occurrences;
   /** True while planning a hash-shuffled join of both sides ({@link #repartitioned}). */
   private boolean repartition;
+  /** The top scope LEFT JOINs the anchor's shards to tables read whole: see {@link #regroupable}. */
+  private boolean regroup;
 
   private FragmentPlanner(String sql, List<Token> tokens, Catalog catalog, Set<String> aggregateNames) {
     this.sql = sql;
@@ -252,7 +266,33 @@ public final class FragmentPlanner {
         // try the next column
       }
     }
-    return plain;
+    return plain.isPresent() ? plain : planner.composed(catalog, aggregateNames);
+  }
+
+  /**
+   * A query whose FROM is one derived table that is not a plain pass-through (it groups, say, as
+   * in TPC-H Q13), with no other subquery: the derived table is planned as a query of its own, and
+   * the query runs on the coordinator over its combined rows. Empty when the derived table cannot be
+   * split either.
+   */
+  private Optional<Plan> composed(Catalog catalog, Set<String> aggregateNames) {
+    Scope top = scopes.isEmpty() ? null : scopes.get(0);
+    if (top == null || top.from < 0 || top.items.size() != 1 || top.items.get(0).derived == null
+        || !top.children.equals(List.of(top.items.get(0).derived))) {
+      return Optional.empty();
+    }
+    Scope d = top.items.get(0).derived;
+    Optional<Plan> inner = plan(text(d.start, d.end), catalog, aggregateNames);
+    if (inner.isEmpty()) {
+      return inner;
+    }
+    Plan p = inner.get();
+    String before = sql.substring(0, t.get(d.start).start());
+    String after = sql.substring(t.get(d.end - 1).end(), t.get(t.size() - 1).end());
+    List<String> outer = p.outer().isEmpty() ? List.of(before, after)
+        : List.of(before + p.outer().get(0), p.outer().get(1) + after);
+    return Optional.of(new Plan(p.anchor(), p.grouped(), p.broadcast(), p.shuffled(), p.combine(), p.partialSql(),
+        p.finalItems(), p.finalTail(), p.finalDistinct(), p.keyRestriction(), p.repartitioned(), outer));
   }
 
   /**
@@ -453,6 +493,7 @@ public final class FragmentPlanner {
 
   /** The plan with {@code anchor}'s shards in place; declines when the query cannot be split around it. */
   private Plan around(Item anchor, Scope top, List<Scope> roots) {
+    regroup = false;
     String group = anchor.table.group();
     // roots: all their group occurrences tied by partition-key equalities
     UnionFind rootKeys = new UnionFind();
@@ -500,6 +541,11 @@ public final class FragmentPlanner {
       for (Item i : s.items) {
         if (i.nullSupplying && (shuffled.containsKey(i.table.name()) || (isGrouped(i, group)
             && !joinedOnKey(s, i, group, scopeKeys.getOrDefault(s, rootKeys), shardKey)))) {
+          if (s == top && !repartition && isGrouped(i, group) && !shuffled.containsKey(i.table.name())
+              && regroupable(top, i, group, shuffled.keySet())) {
+            regroup = true;
+            continue;
+          }
           throw decline();
         }
       }
@@ -559,6 +605,90 @@ public final class FragmentPlanner {
             && keys.same(other, shardKey)) {
           return true;
         }
+      }
+    }
+    return false;
+  }
+
+  /**
+   * True when the top scope's LEFT JOIN of {@code right} (a read of the anchor's shards) to tables
+   * every fragment reads whole may run on each node over its shards and be put together by a final
+   * aggregation. Each node then joins every left row to the matches it holds (a left row without
+   * one there gets a null-extended row), so a left row's matches are spread over the nodes and
+   * each node may add a null-extended row. That changes nothing when:
+   *
+   * <ul>
+   *   <li>the query aggregates, grouped by columns of the left side only (a null-extended row
+   *       falls into a group the left row makes anyway), and its aggregates are count/sum/min/max/avg
+   *       of the right side's columns only, without FILTER or DISTINCT (they ignore the nulls of a
+   *       null-extended row, and the final aggregation adds up the nodes' matches);</li>
+   *   <li>no condition outside the ON reads the right side (it would see the null-extended rows),
+   *       and the scope has no other LEFT JOIN, no shuffled or co-located table besides, and no
+   *       subquery.</li>
+   * </ul>
+   *
+   * <p>TPC-H Q13's {@code customer LEFT OUTER JOIN orders ... GROUP BY c_custkey} with {@code
+   * count(o_orderkey)}: each node counts the orders it holds, the coordinator adds the counts.
+   */
+  private boolean regroupable(Scope top, Item right, String group, Set<String> shuffled) {
+    if (!top.children.stream().allMatch(c -> c.derivedOf != null && c.derivedOf.table == null
+        && !containsGrouped(c, group))) {
+      return false;
+    }
+    for (Item i : top.items) {
+      if (i != right && (i.nullSupplying || isGrouped(i, group) || (i.table != null
+          && shuffled.contains(i.table.name())))) {
+        return false;
+      }
+    }
+    for (int[] c : top.conjuncts) {
+      if (reads(top, c[0], c[1], right)) {
+        return false;
+      }
+    }
+    if (top.groupBy >= 0) {
+      for (List<Integer> g : split(top, top.groupBy + 2, clauseEnd(top, top.groupBy))) {
+        String k = resolve(top, g);
+        if (k == null || k.startsWith(right.id + "#")) {
+          return false;
+        }
+      }
+    }
+    List<Integer> calls = aggregateCalls(top);
+    if (calls.isEmpty()) {
+      return false;
+    }
+    for (int call : calls) {
+      int close = matching(call + 1);
+      if (!SPLITTABLE.contains(t.get(call).text().toLowerCase(Locale.ROOT)) || close + 1 < top.end
+          && t.get(close + 1).is("filter") || !reads(top, call + 2, close, right)) {
+        return false;
+      }
+      for (int i = call + 2; i < close; i++) {
+        if (t.get(i).is("distinct") || t.get(i).isSymbol("*") || owner[i] != top.index) {
+          return false;
+        }
+        List<Integer> ref = i + 2 < close && t.get(i + 1).isSymbol(".") ? List.of(i, i + 1, i + 2) : List.of(i);
+        String k = t.get(i).isIdentifier() && !(i + 1 < close && t.get(i + 1).isSymbol("(")) ? resolve(top, ref) : null;
+        if (k != null && !k.startsWith(right.id + "#")) {
+          return false; // a column of the left side
+        }
+        i += ref.size() - 1;
+      }
+    }
+    return true;
+  }
+
+  /** True when tokens {@code [from, to)} of scope {@code s} name a column of {@code item}. */
+  private boolean reads(Scope s, int from, int to, Item item) {
+    for (int i = from; i < to; i++) {
+      if (!t.get(i).isIdentifier() || (i > 0 && t.get(i - 1).isSymbol("."))) {
+        continue;
+      }
+      List<Integer> ref = i + 2 < to && t.get(i + 1).isSymbol(".") ? List.of(i, i + 1, i + 2) : List.of(i);
+      String k = resolve(owner[i] >= 0 ? scopes.get(owner[i]) : s, ref);
+      if (k != null && k.startsWith(item.id + "#")) {
+        return true;
       }
     }
     return false;
@@ -1254,6 +1384,9 @@ public final class FragmentPlanner {
         complete |= k != null && rootKeys.same(k, shardKey);
       }
     }
+    if (regroup && (!aggregated || complete)) {
+      throw decline(); // a LEFT JOIN split per node needs its groups put together again (see regroupable)
+    }
     if (!aggregated || complete) {
       // the nodes run the whole query (with LIMIT n + OFFSET m, no OFFSET); the coordinator sorts and limits again
       int partialEnd = top.end; // before LIMIT/OFFSET (in either order), and before an ORDER BY without LIMIT
@@ -1272,7 +1405,7 @@ public final class FragmentPlanner {
           clauseEnd(top, top.orderBy), Map.of()) : "")
           + (limitValue != null ? " LIMIT " + limitValue : "") + (offsetValue != null ? " OFFSET " + offsetValue : "");
       return new Plan(anchor, grouped, broadcast, shuffled, aggregated ? Combine.COMPLETE_GROUPS : Combine.CONCATENATE,
-          partial, List.of(), tail, top.distinct && !aggregated, restriction, repartition);
+          partial, List.of(), tail, top.distinct && !aggregated, restriction, repartition, List.of());
     }
     if (top.distinct) {
       throw decline();
@@ -1387,7 +1520,7 @@ public final class FragmentPlanner {
       tail.append(' ').append(text(top.offset, top.end));
     }
     return new Plan(anchor, grouped, broadcast, shuffled, Combine.PARTIAL_AGGREGATE, partial, items, tail.toString(),
-        false, restriction, repartition);
+        false, restriction, repartition, List.of());
   }
 
   /**

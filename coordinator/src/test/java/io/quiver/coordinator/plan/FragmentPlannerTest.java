@@ -89,6 +89,63 @@ class FragmentPlannerTest {
   }
 
   @Test
+  void aDerivedTableIsSplitOnItsOwnAndTheQueryRunsOverItsCombinedRows() {
+    FragmentPlanner.Plan p = plan("SELECT n, count(*) AS k FROM (SELECT o_custkey, count(*) AS n FROM orders GROUP BY "
+        + "o_custkey) x GROUP BY n ORDER BY k DESC").orElseThrow();
+    assertEquals("SELECT o_custkey AS \"o_custkey\", count(*) AS __quiver_a0 FROM orders GROUP BY o_custkey",
+        p.partialSql());
+    assertEquals("SELECT n, count(*) AS k FROM (SELECT o_custkey, CAST(coalesce(sum(__quiver_a0), 0) AS BIGINT) AS n "
+        + "FROM x GROUP BY \"o_custkey\") x GROUP BY n ORDER BY k DESC", p.finalSql("x", List.of("n", "k"), null));
+    assertTrue(p.strategy().endsWith("; the outer query runs on the coordinator over the derived table's combined "
+        + "rows"), p.strategy());
+    // nested: the innermost derived table is split
+    p = plan("SELECT max(k) FROM (SELECT n, count(*) AS k FROM (SELECT o_custkey, count(*) AS n FROM orders GROUP BY "
+        + "o_custkey) x GROUP BY n) y").orElseThrow();
+    assertEquals("SELECT max(k) FROM (SELECT n, count(*) AS k FROM (SELECT o_custkey, CAST(coalesce(sum(__quiver_a0), "
+        + "0) AS BIGINT) AS n FROM x GROUP BY \"o_custkey\") x GROUP BY n) y", p.finalSql("x", null, null));
+    // the outer query reads nothing else
+    assertTrue(plan("SELECT n FROM (SELECT o_custkey, count(*) AS n FROM orders GROUP BY o_custkey) x WHERE n > "
+        + "(SELECT count(*) FROM customer)").isEmpty());
+  }
+
+  @Test
+  void aLeftJoinOfTheShardsToATableReadWholeIsRegroupedWhenNullExtendedRowsChangeNothing() {
+    // TPC-H Q13: each node counts the orders it holds per customer; the coordinator adds the counts up
+    String q13 = "SELECT c_count, count(*) AS custdist FROM (SELECT c_custkey, count(o_orderkey) AS c_count FROM "
+        + "customer LEFT OUTER JOIN orders ON c_custkey = o_custkey AND o_total > 5 GROUP BY c_custkey) AS c_orders "
+        + "GROUP BY c_count ORDER BY custdist DESC";
+    FragmentPlanner.Plan p = plan(q13).orElseThrow();
+    assertEquals("orders", p.anchor());
+    assertEquals(List.of("customer"), p.broadcast());
+    assertEquals(FragmentPlanner.Combine.PARTIAL_AGGREGATE, p.combine());
+    assertEquals("SELECT c_custkey AS \"c_custkey\", count(o_orderkey) AS __quiver_a0 FROM customer LEFT OUTER JOIN "
+        + "orders ON c_custkey = o_custkey AND o_total > 5 GROUP BY c_custkey", p.partialSql());
+    assertEquals("SELECT c_count, count(*) AS custdist FROM (SELECT c_custkey, CAST(coalesce(sum(__quiver_a0), 0) AS "
+        + "BIGINT) AS c_count FROM x GROUP BY \"c_custkey\") AS c_orders GROUP BY c_count ORDER BY custdist DESC",
+        p.finalSql("x", null, null));
+    assertTrue(plan("SELECT c_name, sum(o_total) AS t, max(o.o_orderkey) AS m, avg(o_total) AS a FROM customer c "
+        + "LEFT JOIN orders o ON c.c_custkey = o.o_custkey JOIN nation ON c_nation = n_nationkey WHERE n_name <> 'X' "
+        + "GROUP BY c_name HAVING count(o_orderkey) > 1").isPresent());
+    // shapes where a null-extended row on each node would change the result
+    String from = " FROM customer LEFT JOIN orders ON c_custkey = o_custkey";
+    assertTrue(plan("SELECT c_name, count(*) AS n" + from + " GROUP BY c_name").isEmpty(), "count(*)");
+    assertTrue(plan("SELECT c_name, count(o_orderkey) AS n, sum(c_nation) AS s" + from + " GROUP BY c_name").isEmpty(),
+        "an aggregate of the left side");
+    assertTrue(plan("SELECT c_name, count(o_orderkey + c_nation) AS n" + from + " GROUP BY c_name").isEmpty(),
+        "an aggregate reading both sides");
+    assertTrue(plan("SELECT o_total, count(o_orderkey) AS n" + from + " GROUP BY o_total").isEmpty(),
+        "grouped by the right side");
+    assertTrue(plan("SELECT c_name, count(o_orderkey) AS n" + from + " WHERE o_total IS NULL GROUP BY c_name")
+        .isEmpty(), "a condition on the right side outside the ON");
+    assertTrue(plan("SELECT c_name, o_orderkey" + from).isEmpty(), "no aggregation");
+    assertTrue(plan("SELECT c_name, count(o_orderkey) FILTER (WHERE c_nation = 1) AS n" + from + " GROUP BY c_name")
+        .isEmpty(), "FILTER");
+    assertTrue(plan("SELECT c_name, count(DISTINCT o_orderkey) AS n" + from + " GROUP BY c_name").isEmpty());
+    assertTrue(plan("SELECT c_name, count(o_orderkey) AS n" + from + " WHERE c_custkey IN (SELECT o_custkey FROM "
+        + "orders) GROUP BY c_name").isEmpty(), "a subquery");
+  }
+
+  @Test
   void groupsHoldingTheShardKeyAreCompleteOnOneNode() {
     FragmentPlanner.Plan p = plan("SELECT o.o_orderkey, count(*) AS n FROM orders o JOIN lineitem l ON "
         + "l.l_orderkey = o.o_orderkey GROUP BY o.o_orderkey ORDER BY n DESC LIMIT 5 OFFSET 2").orElseThrow();
@@ -135,9 +192,9 @@ class FragmentPlannerTest {
         + "l_partkey)").isEmpty());
     // an equality under OR is no join condition
     assertTrue(plan("SELECT count(*) FROM orders, lineitem WHERE o_orderkey = l_orderkey OR l_qty > 1").isEmpty());
-    // aggregated derived table over shards, grouped by something else than the key
-    assertTrue(plan("SELECT n, count(*) FROM (SELECT o_custkey, count(*) AS n FROM orders GROUP BY o_custkey) x "
-        + "GROUP BY n").isEmpty());
+    // aggregated derived table over shards, grouped by something else than the key, beside another table
+    assertTrue(plan("SELECT n, count(*) FROM (SELECT o_custkey, count(*) AS n FROM orders GROUP BY o_custkey) x, "
+        + "nation WHERE n = n_nationkey GROUP BY n").isEmpty());
     // a LIMIT inside a derived table picks rows per node
     assertTrue(plan("SELECT count(*) FROM orders, (SELECT l_orderkey FROM lineitem LIMIT 5) d "
         + "WHERE d.l_orderkey = o_orderkey").isEmpty());
