@@ -632,7 +632,7 @@ public final class FragmentPlanner {
    */
   private boolean regroupable(Scope top, Item right, String group, Set<String> shuffled) {
     if (!top.children.stream().allMatch(c -> c.derivedOf != null && c.derivedOf.table == null
-        && !containsGrouped(c, group))) {
+        && readsWhole(c, group, shuffled))) {
       return false;
     }
     for (Item i : top.items) {
@@ -660,23 +660,50 @@ public final class FragmentPlanner {
     }
     for (int call : calls) {
       int close = matching(call + 1);
-      if (!SPLITTABLE.contains(t.get(call).text().toLowerCase(Locale.ROOT)) || close + 1 < top.end
-          && t.get(close + 1).is("filter") || !reads(top, call + 2, close, right)) {
+      if (!SPLITTABLE.contains(t.get(call).text().toLowerCase(Locale.ROOT)) || (close + 1 < top.end
+          && t.get(close + 1).is("filter")) || !nullOnNullExtended(top, call + 2, close, right)) {
         return false;
-      }
-      for (int i = call + 2; i < close; i++) {
-        if (t.get(i).is("distinct") || t.get(i).isSymbol("*") || owner[i] != top.index) {
-          return false;
-        }
-        List<Integer> ref = i + 2 < close && t.get(i + 1).isSymbol(".") ? List.of(i, i + 1, i + 2) : List.of(i);
-        String k = t.get(i).isIdentifier() && !(i + 1 < close && t.get(i + 1).isSymbol("(")) ? resolve(top, ref) : null;
-        if (k != null && !k.startsWith(right.id + "#")) {
-          return false; // a column of the left side
-        }
-        i += ref.size() - 1;
       }
     }
     return true;
+  }
+
+  /**
+   * True when tokens {@code [from, to)} of {@code s} are arithmetic ({@code + - * /}, parentheses,
+   * numbers) over columns of {@code right}, at least one: the value is NULL on a row that {@code
+   * right} null-extends. Not for anything else: {@code coalesce}, {@code CASE} or {@code IS NULL}
+   * turn the NULL into a value, and {@code *} alone counts the row.
+   */
+  private boolean nullOnNullExtended(Scope s, int from, int to, Item right) {
+    boolean column = false;
+    for (int i = from; i < to; i++) {
+      Token k = t.get(i);
+      if (owner[i] != s.index) {
+        return false;
+      }
+      if (k.kind() == Kind.NUMBER || (k.kind() == Kind.SYMBOL && "+-*/()".contains(k.text())
+          && k.text().length() == 1)) {
+        continue;
+      }
+      List<Integer> ref = i + 2 < to && t.get(i + 1).isSymbol(".") ? List.of(i, i + 1, i + 2) : List.of(i);
+      String key = k.isIdentifier() && !(i + 1 < to && t.get(i + 1).isSymbol("(")) ? resolve(s, ref) : null;
+      if (key == null || !key.startsWith(right.id + "#")) {
+        return false; // a function, a keyword, a literal other than a number, or a column of the left side
+      }
+      column = true;
+      i += ref.size() - 1;
+    }
+    return column;
+  }
+
+  /** True when scope {@code s} and its subqueries read no shard of the anchor's group and no shuffled table. */
+  private boolean readsWhole(Scope s, String group, Set<String> shuffled) {
+    for (Item i : s.items) {
+      if (isGrouped(i, group) || (i.table != null && shuffled.contains(i.table.name()))) {
+        return false;
+      }
+    }
+    return s.children.stream().allMatch(c -> readsWhole(c, group, shuffled));
   }
 
   /** True when tokens {@code [from, to)} of scope {@code s} name a column of {@code item}. */

@@ -133,6 +133,15 @@ class FragmentPlannerTest {
         "an aggregate of the left side");
     assertTrue(plan("SELECT c_name, count(o_orderkey + c_nation) AS n" + from + " GROUP BY c_name").isEmpty(),
         "an aggregate reading both sides");
+    assertTrue(plan("SELECT c_name, sum(o_total * (1 - o_orderkey)) AS n, count(1) AS k" + from + " GROUP BY c_name")
+        .isEmpty(), "count(1) counts a null-extended row");
+    assertTrue(plan("SELECT c_name, count(CASE WHEN o_orderkey IS NULL THEN 1 END) AS n" + from + " GROUP BY c_name")
+        .isEmpty(), "an expression that is not NULL on a null-extended row");
+    assertTrue(plan("SELECT c_name, sum(coalesce(o_total, 0)) AS n" + from + " GROUP BY c_name").isEmpty());
+    assertTrue(plan("SELECT c_name, sum(o_total * (1 - o_orderkey)) AS n" + from + " GROUP BY c_name").isPresent(),
+        "arithmetic stays NULL");
+    assertTrue(plan("SELECT c_name, count(o_orderkey) AS n FROM customer LEFT JOIN orders ON c_custkey = o_custkey, "
+        + "(SELECT l_partkey FROM lineitem LIMIT 1) x GROUP BY c_name").isEmpty(), "a derived table over shards");
     assertTrue(plan("SELECT o_total, count(o_orderkey) AS n" + from + " GROUP BY o_total").isEmpty(),
         "grouped by the right side");
     assertTrue(plan("SELECT c_name, count(o_orderkey) AS n" + from + " WHERE o_total IS NULL GROUP BY c_name")
