@@ -3,6 +3,7 @@ package io.quiver.it;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.quiver.server.tpch.TpchData;
@@ -17,6 +18,7 @@ import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.ResultSet;
+import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.ArrayList;
 import java.util.List;
@@ -636,6 +638,46 @@ class TpchClusterTest {
         s.execute("DROP TABLE IF EXISTS purchases");
       }
     }
+  }
+
+  @Test
+  void aggregatingCommonTableExpressionsRunFirstAsSplitsOfTheirOwn() throws Exception {
+    int port = nodes.get(2).port();
+    // Q15 cannot be split as a whole (its CTE is read twice, once under a max); its CTE aggregates lineitem and
+    // runs first as fragments, the rest reads the CTE's rows from a temporary table here
+    String q15 = TpchQueries.query(15);
+    List<List<String>> plan = ItSql.query(port, "EXPLAIN " + q15);
+    assertEquals("cte revenue0", plan.get(0).get(0), plan.toString());
+    assertTrue(plan.get(0).get(2).contains("fragments over the shards of lineitem; combined by final aggregation of "
+        + "partial aggregates"), plan.toString());
+    assertEquals(3, plan.stream().filter(r -> r.get(0).equals("fragment")).count(), plan.toString());
+    assertTrue(plan.get(plan.size() - 1).get(2).endsWith("SELECT s_suppkey, s_name, s_address, s_phone, "
+        + "total_revenue FROM supplier, revenue0 WHERE s_suppkey = supplier_no AND total_revenue = (SELECT "
+        + "max(total_revenue) FROM revenue0) ORDER BY s_suppkey"), plan.toString());
+    List<List<String>> analyzed = ItSql.query(port, "EXPLAIN ANALYZE " + q15);
+    assertEquals(List.of("cte revenue0", "this node", oracleCount("SELECT count(DISTINCT l_suppkey) FROM lineitem "
+        + "WHERE l_shipdate >= DATE '1996-01-01' AND l_shipdate < DATE '1996-04-01'")), analyzed.get(0).subList(0, 3),
+        analyzed.toString());
+    assertSameAsOracle(port, q15);
+    // a column list, a CTE that reads another (it stays in the statement), a CTE that passes rows through (it stays:
+    // scan pushdown fetches what the whole statement needs of it), and a CTE in a scalar subquery
+    String chained = "WITH per_order (orderkey, lines, qty) AS (SELECT l_orderkey, count(*), sum(l_quantity) FROM "
+        + "lineitem GROUP BY l_orderkey), big AS (SELECT * FROM per_order WHERE qty > 200), urgent AS (SELECT "
+        + "o_orderkey, o_orderpriority FROM orders WHERE o_orderpriority = '1-URGENT'), segments AS (SELECT c_mktsegment, "
+        + "count(*) AS n FROM customer GROUP BY c_mktsegment) SELECT o_orderpriority, count(*) AS n, sum(lines) AS "
+        + "lines, (SELECT max(n) FROM segments) AS segment FROM big JOIN urgent ON orderkey = o_orderkey GROUP BY "
+        + "o_orderpriority";
+    List<String> steps = ItSql.query(port, "EXPLAIN " + chained).stream().map(r -> r.get(0)).toList();
+    assertEquals(List.of("cte per_order", "cte segments"), steps.stream().filter(x -> x.startsWith("cte ")).toList(),
+        steps.toString());
+    assertSameAsOracle(port, chained);
+    List<List<String>> chainedAnalyzed = ItSql.query(port, "EXPLAIN ANALYZE " + chained);
+    assertEquals(List.of("cte per_order", "this node", oracleCount("SELECT count(DISTINCT l_orderkey) FROM lineitem")),
+        chainedAnalyzed.get(0).subList(0, 3), chainedAnalyzed.toString());
+    // a CTE named like the table it reads is an error in DuckDB; it stays one here
+    SQLException circular = assertThrows(SQLException.class, () -> ItSql.query(port, "WITH customer AS (SELECT "
+        + "c_mktsegment, count(*) AS n FROM customer GROUP BY c_mktsegment) SELECT max(n) FROM customer"));
+    assertTrue(String.valueOf(circular.getCause()).contains("Circular reference to CTE"), circular.toString());
   }
 
   @Test

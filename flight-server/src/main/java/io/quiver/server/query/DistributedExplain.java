@@ -1,6 +1,7 @@
 package io.quiver.server.query;
 
 import io.quiver.catalog.engine.ArrowSchemas;
+import io.quiver.catalog.engine.DuckDbErrors;
 import java.sql.PreparedStatement;
 import java.sql.SQLException;
 import java.sql.Statement;
@@ -113,6 +114,7 @@ public final class DistributedExplain {
       rows = new ArrayList<>();
       try (PreparedStatement ps = RemoteTables.prepare(conn, inner, locator, allocator, true, attachments)) {
         double fetched = Fragments.millisSince(start);
+        rows.addAll(cteRows(conn, fetched));
         rows.addAll(fetchedRows(conn, fetched));
         try (java.sql.ResultSet rs = ps.executeQuery()) {
           while (rs.next()) {
@@ -128,6 +130,29 @@ public final class DistributedExplain {
     }
     fill(conn, table, rows);
     return Optional.of(select + " ORDER BY rowid");
+  }
+
+  /**
+   * One {@code cte <name>} row per common table expression the statement ran first as a split of its
+   * own ({@link CteSplits}): the rows it kept, and what ran.
+   */
+  private static List<Object[]> cteRows(DuckDBConnection conn, double millis) throws SQLException {
+    List<Object[]> rows = new ArrayList<>();
+    List<String[]> tables = new ArrayList<>();
+    try (Statement s = conn.createStatement(); java.sql.ResultSet rs = s.executeQuery("SELECT table_name, comment FROM "
+        + "duckdb_tables() WHERE temporary AND starts_with(comment, '" + CteSplits.COMMENT + "') ORDER BY table_oid")) {
+      while (rs.next()) {
+        tables.add(new String[] {rs.getString(1), rs.getString(2)});
+      }
+    }
+    for (String[] t : tables) {
+      try (Statement s = conn.createStatement(); java.sql.ResultSet rs = s.executeQuery("SELECT count(*) FROM "
+          + "temp.main." + ArrowSchemas.quoteIdentifier(t[0]))) {
+        rs.next();
+        rows.add(new Object[] {"cte " + t[0], "this node", rs.getLong(1), millis, t[1]});
+      }
+    }
+    return rows;
   }
 
   /**
@@ -168,11 +193,23 @@ public final class DistributedExplain {
     Optional<Fragments.Prepared> split = Fragments.plan(conn, inner, locator);
     if (split.isPresent()) {
       rows.add(new String[] {"plan", "this node", split.get().summary()});
-      split.get().sends().forEach(send -> rows.add(new String[] {"shuffle", send.endpoint(), send.describe()}));
-      rows.addAll(broadcastRows(split.get()));
-      split.get().fragments().forEach((endpoint, sql) -> rows.add(new String[] {"fragment", endpoint, sql}));
-      rows.add(new String[] {"final", "this node", split.get().finalSql("<rows of the " + split.get().fragments()
-          .size() + " fragment(s)>")});
+      rows.addAll(splitRows(split.get()));
+      return rows;
+    }
+    Optional<CteSplits.Planned> ctes = CteSplits.plan(conn, inner, locator);
+    if (ctes.isPresent()) {
+      for (CteSplits.Split s : ctes.get().splits()) {
+        rows.add(new String[] {"cte " + s.cte().name(), "this node", "run first as a split of its own, its rows kept "
+            + "in a temporary table " + ArrowSchemas.quoteIdentifier(s.cte().name()) + " that the rest of the "
+            + "statement reads: " + s.prepared().summary()});
+        rows.addAll(splitRows(s.prepared()));
+      }
+      try {
+        ctes.get().standIns(conn);
+      } catch (SQLException e) {
+        throw DuckDbErrors.translate(e);
+      }
+      rows.addAll(plan(conn, ctes.get().rest(), locator));
       return rows;
     }
     boolean[] reused = new boolean[1];
@@ -188,6 +225,17 @@ public final class DistributedExplain {
         + "then this runs here: " : "joins, aggregates and sorts run here over the fetched rows"
         + (reused[0] ? " (the fetch analysis reused from an earlier run of this statement)" : "") + ": ";
     rows.add(new String[] {"gather", "this node", prefix + inner.replaceAll("\\s+", " ")});
+    return rows;
+  }
+
+  /** A split's shuffle, broadcast, fragment and final rows. */
+  private static List<String[]> splitRows(Fragments.Prepared split) {
+    List<String[]> rows = new ArrayList<>();
+    split.sends().forEach(send -> rows.add(new String[] {"shuffle", send.endpoint(), send.describe()}));
+    rows.addAll(broadcastRows(split));
+    split.fragments().forEach((endpoint, sql) -> rows.add(new String[] {"fragment", endpoint, sql}));
+    rows.add(new String[] {"final", "this node", split.finalSql("<rows of the " + split.fragments().size()
+        + " fragment(s)>")});
     return rows;
   }
 

@@ -40,10 +40,10 @@ public final class Fragments {
   /**
    * A checked split, ready to run: per node endpoint, the fragment's SQL and what is sent along
    * with it ({@code inputs}); the push shuffles that feed the fragments ({@code sends}, one per
-   * node holding shards of a shuffled table).
+   * node holding shards of a shuffled table); the result's column names and DuckDB types.
    */
   public record Prepared(FragmentPlanner.Plan plan, Map<String, String> fragments, List<String> names,
-      List<String> castTypes, int shardsUsed, int shardsTotal, Map<String, RemoteTables.FragmentInputs> inputs,
+      List<String> types, List<String> castTypes, int shardsUsed, int shardsTotal, Map<String, RemoteTables.FragmentInputs> inputs,
       List<ShuffleSends.Send> sends, boolean checkReused) {
     /** The final query over {@code partials}. */
     public String finalSql(String partials) {
@@ -200,7 +200,8 @@ public final class Fragments {
     }
     List<ShuffleSends.Send> sends = sendsOf.values().stream().flatMap(List::stream).toList();
     int usedShards = byEndpoint.values().stream().mapToInt(List::size).sum();
-    return Optional.of(new Prepared(p, fragments, checked.get().names(), checked.get().casts(), usedShards,
+    return Optional.of(new Prepared(p, fragments, checked.get().names(), checked.get().types(), checked.get().casts(),
+        usedShards,
         anchor.shards().size(), inputs, sends, checked.get().reused()));
   }
 
@@ -513,18 +514,13 @@ public final class Fragments {
   }
 
   /**
-   * Checks the split over empty stand-ins of every table: the partial query must prepare, and the
-   * final query over its rows must have the original's column count and types. Returns the
-   * original's column names and, per column, a type to cast to (null where the final's type is
-   * already right).
-   */
-  /**
-   * What the check found: the original's column names, per column a type to cast to (or null),
+   * What the check found: the original's column names and DuckDB types, per column a type to cast
+   * to (or null),
    * and how to fetch each table the fragments read whole or shuffled (empty when unknown; none
    * for the tables every fragment reads in place, {@code readInPlace} of the check).
    */
-  private record Checked(List<String> names, List<String> casts, Map<String, ScanPushdown.Fetch> pulls,
-      boolean reused) {}
+  private record Checked(List<String> names, List<String> types, List<String> casts,
+      Map<String, ScanPushdown.Fetch> pulls, boolean reused) {}
 
   /** Checks already made, by {@link #checkKey}: a statement run again is not checked again. */
   private static final int CHECKS_KEPT = 256;
@@ -542,7 +538,7 @@ public final class Fragments {
     String key = checkKey(sql, p, layouts, readInPlace);
     Optional<Checked> cached = CHECKS.get(key);
     if (cached != null) {
-      return cached.map(c -> new Checked(c.names(), c.casts(), c.pulls(), true));
+      return cached.map(c -> new Checked(c.names(), c.types(), c.casts(), c.pulls(), true));
     }
     Optional<Checked> checked = check(conn, sql, p, layouts, readInPlace);
     if (checked.isPresent()) {
@@ -563,6 +559,12 @@ public final class Fragments {
     return b.toString();
   }
 
+  /**
+   * Checks the split over empty stand-ins of every table: the partial query must prepare, and the
+   * final query over its rows must have the original's column count and types. Returns the
+   * original's column names and types and, per column, a type to cast to (null where the final's
+   * type is already right).
+   */
   private static Optional<Checked> check(DuckDBConnection conn, String sql, FragmentPlanner.Plan p,
       Map<String, Optional<RemoteTables.Layout>> layouts, Set<String> readInPlace) {
     List<String> created = new ArrayList<>();
@@ -623,8 +625,8 @@ public final class Fragments {
       if (!pulls.keySet().containsAll(pulled.keySet())) {
         pulls = Map.of(); // each fragment plans its own pulls
       }
-      return Optional.of(new Checked(names, anyCast ? casts : Collections.nCopies(names.size(), (String) null),
-          pulls, false));
+      return Optional.of(new Checked(names, original.stream().map(c -> c[1]).toList(), anyCast ? casts
+          : Collections.nCopies(names.size(), (String) null), pulls, false));
     } catch (SQLException | RuntimeException e) {
       LOG.debug("fragment plan rejected by its check: {}", e.toString());
       return Optional.empty();

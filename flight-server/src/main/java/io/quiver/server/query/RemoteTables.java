@@ -172,7 +172,10 @@ public final class RemoteTables {
 
   /**
    * Prepares {@code sql}, attaching remote tables it names. Everything attached is added to
-   * {@code resources}, which the caller closes after the statement's connection.
+   * {@code resources}, which the caller closes after the statement's connection. A statement over
+   * distributed tables runs as a split ({@link Fragments}) when it can; otherwise its aggregating
+   * common table expressions that split run first ({@link CteSplits}), and the tables the rest
+   * reads are fetched with scan pushdown.
    */
   public static PreparedStatement prepare(DuckDBConnection conn, String sql, Locator locator, BufferAllocator allocator,
       boolean withData, List<AutoCloseable> resources) throws SQLException {
@@ -207,6 +210,12 @@ public final class RemoteTables {
             Optional<Fragments.Prepared> split = Fragments.plan(conn, sql, locator);
             if (split.isPresent()) {
               return conn.prepareStatement(Fragments.run(conn, split.get(), allocator));
+            }
+            Optional<CteSplits.Planned> ctes = CteSplits.plan(conn, sql, locator);
+            if (ctes.isPresent()) {
+              sql = ctes.get().run(conn, allocator); // its aggregating CTEs are tables here now: plan the rest
+              fetches = null;
+              continue;
             }
             fetches = ScanPushdown.analyze(conn, sql, locator);
           }

@@ -40,7 +40,16 @@ class TpchFragmentPlansTest {
         n -> TpchData.TABLES.contains(n) ? Optional.of(info(n, 1)) : Optional.empty(), AGGREGATES);
     String head = String.format("q%02d: ", q);
     if (plan.isEmpty()) {
-      return head + "gather (no fragment plan: not provably splittable, or a table to broadcast is larger than every anchor)\n";
+      StringBuilder b = new StringBuilder(head + "gather (no fragment plan: not provably splittable, or a table to "
+          + "broadcast is larger than every anchor)\n");
+      // its aggregating common table expressions that split run first (CteSplits)
+      io.quiver.coordinator.plan.WithClause.parse(TpchQueries.query(q)).ifPresent(w -> w.ctes().forEach(c ->
+          FragmentPlanner.plan(c.body(), n -> TpchData.TABLES.contains(n) ? Optional.of(info(n, 1))
+              : Optional.empty(), AGGREGATES).filter(p -> p.combine() != FragmentPlanner.Combine.CONCATENATE)
+          .ifPresent(p -> b.append("  cte ").append(c.name()).append(" runs first: ").append(p.strategy())
+              .append("\n    partial: ").append(p.partialSql().replaceAll("\\s+", " ")).append("\n    final: ")
+              .append(p.finalSql("partials", null, null).replaceAll("\\s+", " ")).append('\n'))));
+      return b.toString();
     }
     FragmentPlanner.Plan p = plan.get();
     return head + p.strategy() + "\n  partial: " + p.partialSql().replaceAll("\\s+", " ") + "\n  final: "
