@@ -628,6 +628,13 @@ class TpchClusterTest {
           r.get(2))).sum(), "every row of both tables is shuffled once: " + analyzed);
       assertEquals(3, analyzed.stream().filter(r -> r.get(0).equals("fragment")).count(), analyzed.toString());
       assertSameAsOracle(port, join);
+      // a LEFT JOIN on the join column: a visit and the purchases it matches land in the same bucket
+      String left = "SELECT v.page, count(p.id) AS bought, count(*) AS n FROM visits v LEFT JOIN purchases p ON "
+          + "v.user_id = p.user_id AND p.amount > 90 GROUP BY v.page ORDER BY v.page";
+      ItSql.eventually("a hash-shuffled LEFT JOIN of visits and purchases", true, () -> ItSql.query(port, "EXPLAIN "
+          + left).get(0).get(2).startsWith("hash-shuffled join: every side repartitioned by hash of its join column "
+          + "into one bucket per fragment: visits on user_id, purchases on user_id;"));
+      assertSameAsOracle(port, left);
       assertSameAsOracle(nodes.get(2).port(), "SELECT count(*) AS n, min(v.id) AS first_visit, max(p.amount) AS top "
           + "FROM visits v, purchases p WHERE v.user_id = p.user_id AND p.amount > 50 AND v.page <> 'page3'");
     } finally {

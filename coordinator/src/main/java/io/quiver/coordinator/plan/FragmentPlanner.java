@@ -468,6 +468,11 @@ public final class FragmentPlanner {
     UnionFind keys = new UnionFind();
     for (Scope r : roots) {
       addConjuncts(r, keys);
+      for (Item i : r.items) {
+        if (i.nullSupplying) {
+          keys = withOn(r, i, keys);
+        }
+      }
     }
     List<Repartition> out = new ArrayList<>();
     for (Item anchor : anchorCandidates(roots)) {
@@ -541,6 +546,9 @@ public final class FragmentPlanner {
       for (Item i : s.items) {
         if (i.nullSupplying && (shuffled.containsKey(i.table.name()) || (isGrouped(i, group)
             && !joinedOnKey(s, i, group, scopeKeys.getOrDefault(s, rootKeys), shardKey)))) {
+          if (joinedOnBuckets(s, i, group, shuffled)) {
+            continue;
+          }
           if (s == top && !repartition && isGrouped(i, group) && !shuffled.containsKey(i.table.name())
               && regroupable(top, i, group, shuffled.keySet())) {
             regroup = true;
@@ -721,6 +729,41 @@ public final class FragmentPlanner {
     return false;
   }
 
+  /**
+   * True when an ON conjunct of the LEFT JOIN of {@code right} (shuffled, or the anchor's shards of a
+   * repartitioned plan) equates the column its rows are routed by with the column a table on the left
+   * is routed by: the anchor's shard key (a repartitioned plan's bucket column), or, in a
+   * repartitioned plan, a shuffled table's column. A left row and every row that matches it then
+   * land in the same fragment. (A left table shuffled onto the anchor's shards is not enough: its rows
+   * whose column is NULL go to no fragment, and a LEFT JOIN must keep them.)
+   */
+  private boolean joinedOnBuckets(Scope s, Item right, String group, Map<String, String> shuffled) {
+    String rightColumn = isGrouped(right, group) ? right.table.partitionColumn() : shuffled.get(right.table.name());
+    if (rightColumn == null || (isGrouped(right, group) && !repartition)) {
+      return false;
+    }
+    String rightKey = key(right, rightColumn);
+    for (int[] c : right.on) {
+      String[] sides = equatedColumns(s, c);
+      String other = sides == null ? null : rightKey.equals(sides[0]) ? sides[1]
+          : rightKey.equals(sides[1]) ? sides[0] : null;
+      if (other == null) {
+        continue;
+      }
+      for (Item left : s.items) {
+        if (left == right) {
+          break; // only tables to its left
+        }
+        String leftColumn = left.nullSupplying || left.table == null ? null : isGrouped(left, group)
+            ? left.table.partitionColumn() : repartition ? shuffled.get(left.table.name()) : null;
+        if (leftColumn != null && other.equals(key(left, leftColumn))) {
+          return true;
+        }
+      }
+    }
+    return false;
+  }
+
   private static boolean worthShuffling(TableInfo table, TableInfo anchor) {
     return table.rows() >= SHUFFLE_MIN_ROWS && table.rows() * SHUFFLE_RATIO >= anchor.rows()
         && table.rows() <= anchor.rows() * SHUFFLE_RATIO;
@@ -746,6 +789,9 @@ public final class FragmentPlanner {
         UnionFind keys = scopeKeys.get(s);
         if (keys == null) {
           return Optional.empty(); // inside an aggregated derived table
+        }
+        if (i.nullSupplying) {
+          keys = withOn(s, i, keys); // the right side of a LEFT JOIN: see joinedOnBuckets
         }
         Set<String> tied = new LinkedHashSet<>();
         for (String c : table.columns()) {
@@ -1126,6 +1172,18 @@ public final class FragmentPlanner {
   }
 
   /** Unites both sides of every {@code a = b} conjunct of {@code s} that names two columns. */
+  /** {@code keys} and the column equalities of the ON of {@code item}'s LEFT JOIN, in a copy. */
+  private UnionFind withOn(Scope s, Item item, UnionFind keys) {
+    UnionFind out = keys.copy();
+    for (int[] c : item.on) {
+      String[] sides = equatedColumns(s, c);
+      if (sides != null && sides[0] != null && sides[1] != null) {
+        out.union(sides[0], sides[1]);
+      }
+    }
+    return out;
+  }
+
   private void addConjuncts(Scope s, UnionFind keys) {
     for (int[] c : s.conjuncts) {
       String[] sides = equatedColumns(s, c);

@@ -77,6 +77,19 @@ class FragmentPlannerTest {
         + "n_nationkey GROUP BY p_brand").orElseThrow();
     assertEquals("{lineitem=l_partkey, parts=p_key}", p.shuffled().toString());
     assertEquals(List.of("nation"), p.broadcast());
+    // a LEFT JOIN whose right side is shuffled on the column the ON equates with the left side's bucket column
+    p = plan("SELECT p_brand, count(l_qty) AS n FROM lineitem LEFT JOIN parts ON p_key = l_partkey GROUP BY p_brand")
+        .orElseThrow();
+    assertEquals("{lineitem=l_partkey, parts=p_key}", p.shuffled().toString());
+    assertTrue(p.repartitioned());
+    // one-sided: the ON ties the right side to the anchor's shard key, so it is shuffled onto the anchor's shards
+    p = plan("SELECT l_qty, count(p_brand) AS n FROM lineitem LEFT JOIN parts ON p_key = l_orderkey GROUP BY l_qty")
+        .orElseThrow();
+    assertTrue(!p.repartitioned() && p.shuffled().equals(Map.of("parts", "p_key")) && p.broadcast().isEmpty(),
+        p.strategy());
+    // but not when the right side is tied to a shuffled table on the left (its NULL keys would go to no fragment)
+    assertTrue(plan("SELECT count(c_name) AS n FROM lineitem JOIN orders ON o_custkey = l_orderkey LEFT JOIN customer "
+        + "ON c_custkey = o_custkey").map(x -> !x.shuffled().containsKey("customer")).orElse(true));
     // a small partitioned table stays broadcast
     p = plan("SELECT count(*) FROM lineitem, customer WHERE l_partkey = c_custkey").orElseThrow();
     assertTrue(!p.repartitioned() && p.broadcast().equals(List.of("customer")), p.strategy());
