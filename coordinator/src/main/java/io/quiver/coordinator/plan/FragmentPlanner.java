@@ -105,11 +105,13 @@ public final class FragmentPlanner {
    * shuffled} then names the anchor first, with the column its rows are bucketed by, and {@code
    * grouped} is empty. When {@code outer} is not empty, the split is that of the query's one
    * derived table, and the final query is the original query over the derived table's combined
-   * rows: {@code outer} holds its text before and after the derived table's SELECT.
+   * rows: {@code outer} holds its text before and after the derived table's SELECT. {@code
+   * regrouped}: a LEFT JOIN of the shards to a table read whole runs per node, and the final
+   * aggregation adds the nodes' groups up (see {@code regroupable}).
    */
   public record Plan(String anchor, List<String> grouped, List<String> broadcast, Map<String, String> shuffled,
       Combine combine, String partialSql, List<FinalItem> finalItems, String finalTail, boolean finalDistinct,
-      Optional<KeyRestriction> keyRestriction, boolean repartitioned, List<String> outer) {
+      Optional<KeyRestriction> keyRestriction, boolean repartitioned, boolean regrouped, List<String> outer) {
     /** The name under which a fragment reads all of a shuffled table (its node pulls it, filtered). */
     public static final String PULL_PREFIX = "__quiver_pull_";
 
@@ -189,7 +191,9 @@ public final class FragmentPlanner {
         case CONCATENATE -> "concatenating rows";
         case COMPLETE_GROUPS -> repartitioned ? "concatenating complete groups (the GROUP BY holds the join column "
             + "the rows are bucketed by)" : "concatenating complete groups (the GROUP BY holds the shard key)";
-        case PARTIAL_AGGREGATE -> "final aggregation of partial aggregates";
+        case PARTIAL_AGGREGATE -> "final aggregation of partial aggregates" + (regrouped ? " (the LEFT JOIN of the "
+            + "shards to a table read whole runs on each node over the matches it holds; a null-extended row adds "
+            + "nothing to its group's aggregates)" : "");
       });
       if (!outer.isEmpty()) {
         b.append("; the outer query runs on the coordinator over the derived table's combined rows");
@@ -292,7 +296,7 @@ public final class FragmentPlanner {
     List<String> outer = p.outer().isEmpty() ? List.of(before, after)
         : List.of(before + p.outer().get(0), p.outer().get(1) + after);
     return Optional.of(new Plan(p.anchor(), p.grouped(), p.broadcast(), p.shuffled(), p.combine(), p.partialSql(),
-        p.finalItems(), p.finalTail(), p.finalDistinct(), p.keyRestriction(), p.repartitioned(), outer));
+        p.finalItems(), p.finalTail(), p.finalDistinct(), p.keyRestriction(), p.repartitioned(), p.regrouped(), outer));
   }
 
   /**
@@ -1490,7 +1494,7 @@ public final class FragmentPlanner {
           clauseEnd(top, top.orderBy), Map.of()) : "")
           + (limitValue != null ? " LIMIT " + limitValue : "") + (offsetValue != null ? " OFFSET " + offsetValue : "");
       return new Plan(anchor, grouped, broadcast, shuffled, aggregated ? Combine.COMPLETE_GROUPS : Combine.CONCATENATE,
-          partial, List.of(), tail, top.distinct && !aggregated, restriction, repartition, List.of());
+          partial, List.of(), tail, top.distinct && !aggregated, restriction, repartition, regroup, List.of());
     }
     if (top.distinct) {
       throw decline();
@@ -1605,7 +1609,7 @@ public final class FragmentPlanner {
       tail.append(' ').append(text(top.offset, top.end));
     }
     return new Plan(anchor, grouped, broadcast, shuffled, Combine.PARTIAL_AGGREGATE, partial, items, tail.toString(),
-        false, restriction, repartition, List.of());
+        false, restriction, repartition, regroup, List.of());
   }
 
   /**

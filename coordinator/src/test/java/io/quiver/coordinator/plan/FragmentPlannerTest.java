@@ -131,6 +131,8 @@ class FragmentPlannerTest {
     assertEquals("orders", p.anchor());
     assertEquals(List.of("customer"), p.broadcast());
     assertEquals(FragmentPlanner.Combine.PARTIAL_AGGREGATE, p.combine());
+    assertTrue(p.regrouped() && p.strategy().contains("(the LEFT JOIN of the shards to a table read whole runs on "
+        + "each node over the matches it holds;"), p.strategy());
     assertEquals("SELECT c_custkey AS \"c_custkey\", count(o_orderkey) AS __quiver_a0 FROM customer LEFT OUTER JOIN "
         + "orders ON c_custkey = o_custkey AND o_total > 5 GROUP BY c_custkey", p.partialSql());
     assertEquals("SELECT c_count, count(*) AS custdist FROM (SELECT c_custkey, CAST(coalesce(sum(__quiver_a0), 0) AS "
