@@ -564,8 +564,8 @@ class TpchClusterTest {
     List<List<String>> q13 = ItSql.query(port, "EXPLAIN " + TpchQueries.query(13));
     assertTrue(q13.get(0).get(2).startsWith("fragments over the shards of orders; broadcast to every fragment: "
         + "customer; combined by final aggregation of partial aggregates (the LEFT JOIN of the shards to a table read "
-        + "whole runs on each node over the matches it holds") && q13.get(0).get(2).contains("; the outer query runs on "
-        + "the coordinator over the derived table's combined rows"), q13.toString());
+        + "whole runs on each node over the matches it holds") && q13.get(0).get(2).contains("; the outer query "
+        + "runs on the coordinator over the derived table's combined rows"), q13.toString());
     assertTrue(q13.get(q13.size() - 1).get(2).contains("CAST(coalesce(sum(__quiver_a0), 0) AS BIGINT) AS c_count"),
         q13.toString());
     assertSameAsOracle(port, TpchQueries.query(13));
@@ -671,8 +671,8 @@ class TpchClusterTest {
     // scan pushdown fetches what the whole statement needs of it), and a CTE in a scalar subquery
     String chained = "WITH per_order (orderkey, lines, qty) AS (SELECT l_orderkey, count(*), sum(l_quantity) FROM "
         + "lineitem GROUP BY l_orderkey), big AS (SELECT * FROM per_order WHERE qty > 200), urgent AS (SELECT "
-        + "o_orderkey, o_orderpriority FROM orders WHERE o_orderpriority = '1-URGENT'), segments AS (SELECT c_mktsegment, "
-        + "count(*) AS n FROM customer GROUP BY c_mktsegment) SELECT o_orderpriority, count(*) AS n, sum(lines) AS "
+        + "o_orderkey, o_orderpriority FROM orders WHERE o_orderpriority = '1-URGENT'), segments AS (SELECT "
+        + "c_mktsegment, count(*) AS n FROM customer GROUP BY c_mktsegment) SELECT o_orderpriority, count(*) AS n, sum(lines) AS "
         + "lines, (SELECT max(n) FROM segments) AS segment FROM big JOIN urgent ON orderkey = o_orderkey GROUP BY "
         + "o_orderpriority";
     List<String> steps = ItSql.query(port, "EXPLAIN " + chained).stream().map(r -> r.get(0)).toList();

@@ -43,8 +43,8 @@ public final class Fragments {
    * node holding shards of a shuffled table); the result's column names and DuckDB types.
    */
   public record Prepared(FragmentPlanner.Plan plan, Map<String, String> fragments, List<String> names,
-      List<String> types, List<String> castTypes, int shardsUsed, int shardsTotal, Map<String, RemoteTables.FragmentInputs> inputs,
-      List<ShuffleSends.Send> sends, boolean checkReused) {
+      List<String> types, List<String> castTypes, int shardsUsed, int shardsTotal,
+      Map<String, RemoteTables.FragmentInputs> inputs, List<ShuffleSends.Send> sends, boolean checkReused) {
     /** The final query over {@code partials}. */
     public String finalSql(String partials) {
       return plan.finalSql(partials, names, castTypes);
