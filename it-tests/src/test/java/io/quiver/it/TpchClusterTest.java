@@ -676,6 +676,13 @@ class TpchClusterTest {
         + "lines, (SELECT max(n) FROM segments) AS segment FROM big JOIN urgent ON orderkey = o_orderkey GROUP BY "
         + "o_orderpriority";
     List<String> steps = ItSql.query(port, "EXPLAIN " + chained).stream().map(r -> r.get(0)).toList();
+    String only = "WITH totals AS (SELECT l_returnflag, sum(l_quantity) AS q FROM lineitem GROUP BY l_returnflag) "
+        + "SELECT max(q) AS most FROM totals";
+    List<List<String>> onlyPlan = ItSql.query(port, "EXPLAIN " + only);
+    assertEquals(List.of("final", "this node", "runs here over the rows of the common table expressions above (and "
+        + "this node's tables): SELECT max(q) AS most FROM totals"), onlyPlan.get(onlyPlan.size() - 1),
+        onlyPlan.toString());
+    assertSameAsOracle(port, only);
     assertEquals(List.of("cte per_order", "cte segments"), steps.stream().filter(x -> x.startsWith("cte ")).toList(),
         steps.toString());
     assertSameAsOracle(port, chained);

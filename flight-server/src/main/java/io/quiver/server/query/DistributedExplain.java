@@ -209,7 +209,13 @@ public final class DistributedExplain {
       } catch (SQLException e) {
         throw DuckDbErrors.translate(e);
       }
-      rows.addAll(plan(conn, ctes.get().rest(), locator));
+      String rest = ctes.get().rest();
+      if (readsOtherNodes(conn, rest)) {
+        rows.addAll(plan(conn, rest, locator));
+      } else {
+        rows.add(new String[] {"final", "this node", "runs here over the rows of the common table expressions above "
+            + "(and this node's tables): " + rest.replaceAll("\\s+", " ")});
+      }
       return rows;
     }
     boolean[] reused = new boolean[1];
