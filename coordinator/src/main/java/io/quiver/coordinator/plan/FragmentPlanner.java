@@ -1175,7 +1175,6 @@ public final class FragmentPlanner {
     return null;
   }
 
-  /** Unites both sides of every {@code a = b} conjunct of {@code s} that names two columns. */
   /** {@code keys} and the column equalities of the ON of {@code item}'s LEFT JOIN, in a copy. */
   private UnionFind withOn(Scope s, Item item, UnionFind keys) {
     UnionFind out = keys.copy();
@@ -1188,6 +1187,7 @@ public final class FragmentPlanner {
     return out;
   }
 
+  /** Unites both sides of every {@code a = b} conjunct of {@code s} that names two columns. */
   private void addConjuncts(Scope s, UnionFind keys) {
     for (int[] c : s.conjuncts) {
       String[] sides = equatedColumns(s, c);

@@ -201,8 +201,7 @@ public final class Fragments {
     List<ShuffleSends.Send> sends = sendsOf.values().stream().flatMap(List::stream).toList();
     int usedShards = byEndpoint.values().stream().mapToInt(List::size).sum();
     return Optional.of(new Prepared(p, fragments, checked.get().names(), checked.get().types(), checked.get().casts(),
-        usedShards,
-        anchor.shards().size(), inputs, sends, checked.get().reused()));
+        usedShards, anchor.shards().size(), inputs, sends, checked.get().reused()));
   }
 
   /**
@@ -515,9 +514,8 @@ public final class Fragments {
 
   /**
    * What the check found: the original's column names and DuckDB types, per column a type to cast
-   * to (or null),
-   * and how to fetch each table the fragments read whole or shuffled (empty when unknown; none
-   * for the tables every fragment reads in place, {@code readInPlace} of the check).
+   * to (or null), and how to fetch each table the fragments read whole or shuffled (empty when
+   * unknown; none for the tables every fragment reads in place, {@code readInPlace} of the check).
    */
   private record Checked(List<String> names, List<String> types, List<String> casts,
       Map<String, ScanPushdown.Fetch> pulls, boolean reused) {}
