@@ -3,7 +3,6 @@ package io.quiver.coordinator.plan;
 import io.quiver.coordinator.write.SqlTokens;
 import io.quiver.coordinator.write.SqlTokens.Kind;
 import io.quiver.coordinator.write.SqlTokens.Token;
-import io.quiver.proto.QuiverException;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -232,15 +231,7 @@ public final class FragmentPlanner {
    * aggregate this planner cannot split is recognised as one.
    */
   public static Optional<Plan> plan(String query, Catalog catalog, Set<String> aggregateNames) {
-    List<Token> tokens;
-    try {
-      tokens = SqlTokens.tokenize(query);
-    } catch (QuiverException e) {
-      return Optional.empty();
-    }
-    if (!tokens.isEmpty() && tokens.get(tokens.size() - 1).isSymbol(";")) {
-      tokens = tokens.subList(0, tokens.size() - 1);
-    }
+    List<Token> tokens = SqlTokens.statement(query).orElse(List.of());
     if (tokens.isEmpty() || !tokens.get(0).is("select")) {
       return Optional.empty();
     }
@@ -601,7 +592,17 @@ public final class FragmentPlanner {
    * partition column of a co-located table on the left that is tied to the shard key.
    */
   private boolean joinedOnKey(Scope s, Item right, String group, UnionFind keys, String shardKey) {
-    String rightKey = key(right, right.table.partitionColumn());
+    return onEquatesWithLeft(s, right, key(right, right.table.partitionColumn()), (left, other) ->
+        isGrouped(left, group) && !left.nullSupplying && other.equals(key(left, left.table.partitionColumn()))
+        && keys.same(other, shardKey));
+  }
+
+  /**
+   * True when an ON conjunct of the LEFT JOIN of {@code right} is {@code rightKey = other} (either
+   * way round) and {@code leftMatches} accepts {@code other} for a table to the left of {@code right}.
+   */
+  private boolean onEquatesWithLeft(Scope s, Item right, String rightKey,
+      java.util.function.BiPredicate<Item, String> leftMatches) {
     for (int[] c : right.on) {
       String[] sides = equatedColumns(s, c);
       String other = sides == null ? null : rightKey.equals(sides[0]) ? sides[1]
@@ -613,8 +614,7 @@ public final class FragmentPlanner {
         if (left == right) {
           break; // only tables to its left
         }
-        if (isGrouped(left, group) && !left.nullSupplying && other.equals(key(left, left.table.partitionColumn()))
-            && keys.same(other, shardKey)) {
+        if (leftMatches.test(left, other)) {
           return true;
         }
       }
@@ -746,26 +746,11 @@ public final class FragmentPlanner {
     if (rightColumn == null || (isGrouped(right, group) && !repartition)) {
       return false;
     }
-    String rightKey = key(right, rightColumn);
-    for (int[] c : right.on) {
-      String[] sides = equatedColumns(s, c);
-      String other = sides == null ? null : rightKey.equals(sides[0]) ? sides[1]
-          : rightKey.equals(sides[1]) ? sides[0] : null;
-      if (other == null) {
-        continue;
-      }
-      for (Item left : s.items) {
-        if (left == right) {
-          break; // only tables to its left
-        }
-        String leftColumn = left.nullSupplying || left.table == null ? null : isGrouped(left, group)
-            ? left.table.partitionColumn() : repartition ? shuffled.get(left.table.name()) : null;
-        if (leftColumn != null && other.equals(key(left, leftColumn))) {
-          return true;
-        }
-      }
-    }
-    return false;
+    return onEquatesWithLeft(s, right, key(right, rightColumn), (left, other) -> {
+      String leftColumn = left.nullSupplying || left.table == null ? null : isGrouped(left, group)
+          ? left.table.partitionColumn() : repartition ? shuffled.get(left.table.name()) : null;
+      return leftColumn != null && other.equals(key(left, leftColumn));
+    });
   }
 
   private static boolean worthShuffling(TableInfo table, TableInfo anchor) {
@@ -1683,13 +1668,11 @@ public final class FragmentPlanner {
 
   /** The index of the ")" closing the "(" at {@code open}. */
   private int matching(int open) {
-    int d = t.get(open).depth();
-    for (int i = open + 1; i < t.size(); i++) {
-      if (t.get(i).isSymbol(")") && t.get(i).depth() == d) {
-        return i;
-      }
+    int close = SqlTokens.matching(t, open);
+    if (close < 0) {
+      throw decline();
     }
-    throw decline();
+    return close;
   }
 
   private String text(int from, int to) {

@@ -2,7 +2,6 @@ package io.quiver.coordinator.plan;
 
 import io.quiver.coordinator.write.SqlTokens;
 import io.quiver.coordinator.write.SqlTokens.Token;
-import io.quiver.proto.QuiverException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
@@ -34,15 +33,7 @@ public record WithClause(List<Cte> ctes, String main) {
 
   /** The WITH list of {@code sql}; empty when it does not start with a (non-recursive) WITH this reads. */
   public static Optional<WithClause> parse(String sql) {
-    List<Token> t;
-    try {
-      t = SqlTokens.tokenize(sql);
-    } catch (QuiverException e) {
-      return Optional.empty();
-    }
-    if (!t.isEmpty() && t.get(t.size() - 1).isSymbol(";")) {
-      t = t.subList(0, t.size() - 1);
-    }
+    List<Token> t = SqlTokens.statement(sql).orElse(List.of());
     if (t.size() < 2 || !t.get(0).is("with") || t.get(1).is("recursive")) {
       return Optional.empty();
     }
@@ -57,7 +48,7 @@ public record WithClause(List<Cte> ctes, String main) {
       i++;
       String columns = null;
       if (i < t.size() && t.get(i).isSymbol("(")) {
-        int close = matching(t, i);
+        int close = SqlTokens.matching(t, i);
         if (close < 0) {
           return Optional.empty();
         }
@@ -77,7 +68,7 @@ public record WithClause(List<Cte> ctes, String main) {
       if (i >= t.size() || !t.get(i).isSymbol("(")) {
         return Optional.empty();
       }
-      int close = matching(t, i);
+      int close = SqlTokens.matching(t, i);
       if (close < 0 || close == i + 1) {
         return Optional.empty();
       }
@@ -99,15 +90,5 @@ public record WithClause(List<Cte> ctes, String main) {
   public String without(Set<String> names) {
     List<String> kept = ctes.stream().filter(c -> !names.contains(c.name())).map(Cte::text).toList();
     return kept.isEmpty() ? main : "WITH " + String.join(", ", kept) + " " + main;
-  }
-
-  private static int matching(List<Token> t, int open) {
-    int depth = t.get(open).depth();
-    for (int i = open + 1; i < t.size(); i++) {
-      if (t.get(i).isSymbol(")") && t.get(i).depth() == depth) {
-        return i;
-      }
-    }
-    return -1;
   }
 }

@@ -5,6 +5,7 @@ import io.quiver.proto.QuiverException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Optional;
 
 /**
  * A small SQL lexer: enough of DuckDB's lexical rules (quoted identifiers, string literals with
@@ -47,6 +48,28 @@ public final class SqlTokens {
   }
 
   private SqlTokens() {}
+
+  /** The tokens of one statement, without a trailing {@code ;}; empty when {@code sql} does not tokenize. */
+  public static Optional<List<Token>> statement(String sql) {
+    List<Token> t;
+    try {
+      t = tokenize(sql);
+    } catch (QuiverException e) {
+      return Optional.empty();
+    }
+    return Optional.of(!t.isEmpty() && t.get(t.size() - 1).isSymbol(";") ? t.subList(0, t.size() - 1) : t);
+  }
+
+  /** The index of the {@code )} that closes the {@code (} at {@code open}, or -1 when none does. */
+  public static int matching(List<Token> t, int open) {
+    int depth = t.get(open).depth();
+    for (int i = open + 1; i < t.size(); i++) {
+      if (t.get(i).isSymbol(")") && t.get(i).depth() == depth) {
+        return i;
+      }
+    }
+    return -1;
+  }
 
   /** Tokenizes {@code sql}; comments and white space are dropped. Depth counts open parentheses. */
   public static List<Token> tokenize(String sql) {
