@@ -152,6 +152,10 @@ public final class QuiverNode implements AutoCloseable {
         return t;
       });
       housekeeping.scheduleWithFixedDelay(prepared::expireIdle, 1, 1, TimeUnit.MINUTES);
+      if (identity.roles().contains(NodeIdentity.Role.COORDINATOR)) {
+        // Calcite's first plan loads and compiles much of it (1-2 s): not on a client's first query
+        housekeeping.execute(io.quiver.coordinator.plan.CalcitePlanner::warmUp);
+      }
       if (shuffles != null) {
         io.quiver.shuffle.ShuffleBuffers buffers = shuffles;
         housekeeping.scheduleWithFixedDelay(() -> buffers.sweep(buffers.config().idleExchange()), 1, 1,

@@ -61,16 +61,24 @@ public final class FragmentPlanner {
       "attach", "detach", "install", "load", "export", "import", "checkpoint", "vacuum", "summarize", "from_json");
   private static final Set<String> SPLITTABLE = Set.of("sum", "count", "min", "max", "avg");
   /** Tables smaller than this are always broadcast: one pull beats filtering every shard per fragment. */
-  private static final long SHUFFLE_MIN_ROWS = 1_000;
+  static final long SHUFFLE_MIN_ROWS = 1_000;
   /**
    * A table is shuffled when it has at least 1/4 of the anchor's rows (broadcasting it to every
    * fragment would move more than the anchor itself) and at most 4 times them (a much larger table
    * would be better as the anchor; moving all of it costs more than gathering).
    */
-  private static final long SHUFFLE_RATIO = 4;
+  static final long SHUFFLE_RATIO = 4;
 
-  /** What the planner needs to know about a table the query names. */
-  public record TableInfo(String name, Set<String> columns, String partitionColumn, String group, long rows) {
+  /**
+   * What the planner needs to know about a table the query names; {@code columnTypes} its columns'
+   * DuckDB types in order, lower-case names (empty when unknown: the Calcite planner then declines).
+   */
+  public record TableInfo(String name, Set<String> columns, String partitionColumn, String group, long rows,
+      Map<String, String> columnTypes) {
+    public TableInfo(String name, Set<String> columns, String partitionColumn, String group, long rows) {
+      this(name, columns, partitionColumn, group, rows, Map.of());
+    }
+
     /** True for a table copied whole to every node. */
     public boolean replicated() {
       return partitionColumn == null;
@@ -106,13 +114,19 @@ public final class FragmentPlanner {
    * derived table, and the final query is the original query over the derived table's combined
    * rows: {@code outer} holds its text before and after the derived table's SELECT. {@code
    * regrouped}: a LEFT JOIN of the shards to a table read whole runs per node, and the final
-   * aggregation adds the nodes' groups up (see {@code regroupable}).
+   * aggregation adds the nodes' groups up (see {@code regroupable}). {@code finalQuery}, when not
+   * null, is the whole final query as the Calcite planner wrote it ({@link CalcitePlanner}), over
+   * the relation {@link #PARTIALS}; {@code finalItems}, {@code finalTail} and {@code outer} are then
+   * unused.
    */
   public record Plan(String anchor, List<String> grouped, List<String> broadcast, Map<String, String> shuffled,
       Combine combine, String partialSql, List<FinalItem> finalItems, String finalTail, boolean finalDistinct,
-      Optional<KeyRestriction> keyRestriction, boolean repartitioned, boolean regrouped, List<String> outer) {
+      Optional<KeyRestriction> keyRestriction, boolean repartitioned, boolean regrouped, List<String> outer,
+      String finalQuery) {
     /** The name under which a fragment reads all of a shuffled table (its node pulls it, filtered). */
     public static final String PULL_PREFIX = "__quiver_pull_";
+    /** The quoted name {@code finalQuery} reads the nodes' rows by. */
+    public static final String PARTIALS = "\"__quiver_partials\"";
 
     /**
      * The SQL one node runs: its shards of each co-located table under the table's own name, each
@@ -146,6 +160,23 @@ public final class FragmentPlanner {
      * give each output column the name and type the original query has (a null type: no cast).
      */
     public String finalSql(String partials, List<String> names, List<String> types) {
+      if (finalQuery != null) {
+        String q = finalQuery.replace(PARTIALS, partials);
+        if (names == null) {
+          return q;
+        }
+        // the original's column names, and the casts to its types, by position
+        StringBuilder b = new StringBuilder("SELECT ");
+        StringBuilder columns = new StringBuilder();
+        for (int i = 0; i < names.size(); i++) {
+          String type = types == null || i >= types.size() ? null : types.get(i);
+          String c = "__quiver_c" + i;
+          b.append(i == 0 ? "" : ", ").append(type == null ? c : "CAST(" + c + " AS " + type + ")").append(" AS ")
+              .append(quote(names.get(i)));
+          columns.append(i == 0 ? "" : ", ").append(c);
+        }
+        return b.append(" FROM (").append(q).append(") AS __quiver_final(").append(columns).append(')').toString();
+      }
       if (!outer.isEmpty()) {
         return outer.get(0) + combining(partials, null, null) + outer.get(1);
       }
@@ -170,7 +201,7 @@ public final class FragmentPlanner {
 
     /** A readable summary for EXPLAIN: the strategy per table. */
     public String strategy() {
-      StringBuilder b = new StringBuilder();
+      StringBuilder b = new StringBuilder(finalQuery != null ? "planned by Calcite: " : "");
       if (repartitioned) {
         b.append("hash-shuffled join: every side repartitioned by hash of its join column into one bucket per "
             + "fragment: ").append(String.join(", ", shuffled.entrySet().stream().map(e -> e.getKey() + " on "
@@ -287,7 +318,7 @@ public final class FragmentPlanner {
     List<String> outer = p.outer().isEmpty() ? List.of(before, after)
         : List.of(before + p.outer().get(0), p.outer().get(1) + after);
     return Optional.of(new Plan(p.anchor(), p.grouped(), p.broadcast(), p.shuffled(), p.combine(), p.partialSql(),
-        p.finalItems(), p.finalTail(), p.finalDistinct(), p.keyRestriction(), p.repartitioned(), p.regrouped(), outer));
+        p.finalItems(), p.finalTail(), p.finalDistinct(), p.keyRestriction(), p.repartitioned(), p.regrouped(), outer, null));
   }
 
   /**
@@ -1479,7 +1510,7 @@ public final class FragmentPlanner {
           clauseEnd(top, top.orderBy), Map.of()) : "")
           + (limitValue != null ? " LIMIT " + limitValue : "") + (offsetValue != null ? " OFFSET " + offsetValue : "");
       return new Plan(anchor, grouped, broadcast, shuffled, aggregated ? Combine.COMPLETE_GROUPS : Combine.CONCATENATE,
-          partial, List.of(), tail, top.distinct && !aggregated, restriction, repartition, regroup, List.of());
+          partial, List.of(), tail, top.distinct && !aggregated, restriction, repartition, regroup, List.of(), null);
     }
     if (top.distinct) {
       throw decline();
@@ -1594,7 +1625,7 @@ public final class FragmentPlanner {
       tail.append(' ').append(text(top.offset, top.end));
     }
     return new Plan(anchor, grouped, broadcast, shuffled, Combine.PARTIAL_AGGREGATE, partial, items, tail.toString(),
-        false, restriction, repartition, regroup, List.of());
+        false, restriction, repartition, regroup, List.of(), null);
   }
 
   /**

@@ -1,6 +1,7 @@
 package io.quiver.server.query;
 
 import io.quiver.catalog.engine.ArrowSchemas;
+import io.quiver.coordinator.plan.CalcitePlanner;
 import io.quiver.coordinator.plan.FragmentPlanner;
 import java.sql.ResultSet;
 import java.sql.SQLException;
@@ -44,14 +45,23 @@ public final class Fragments {
    */
   public record Prepared(FragmentPlanner.Plan plan, Map<String, String> fragments, List<String> names,
       List<String> types, List<String> castTypes, int shardsUsed, int shardsTotal,
-      Map<String, RemoteTables.FragmentInputs> inputs, List<ShuffleSends.Send> sends, boolean checkReused) {
+      Map<String, RemoteTables.FragmentInputs> inputs, List<ShuffleSends.Send> sends, boolean checkReused,
+      String calciteDeclined) {
     /** The final query over {@code partials}. */
     public String finalSql(String partials) {
       return plan.finalSql(partials, names, castTypes);
     }
 
-    /** What EXPLAIN shows first: the strategy and the shards used. */
+    /**
+     * What EXPLAIN shows first: the strategy and the shards used, and why the Calcite planner
+     * declined when the text planner split it.
+     */
     public String summary() {
+      return splitSummary() + (calciteDeclined == null ? "" : "; split by the text planner (the Calcite planner "
+          + "declined: " + calciteDeclined + ")");
+    }
+
+    private String splitSummary() {
       if (plan.repartitioned()) {
         return plan.strategy() + "; " + fragments.size() + " fragment(s), one hash bucket each, fed by the shuffles of "
             + "all " + shardsTotal + " shard(s) of " + plan.anchor() + (checkReused ? "; the split's check reused from "
@@ -70,9 +80,16 @@ public final class Fragments {
   public static Optional<Prepared> plan(DuckDBConnection conn, String sql, RemoteTables.Locator locator) {
     Map<String, Optional<RemoteTables.Layout>> layouts = new HashMap<>();
     Optional<FragmentPlanner.Plan> plan;
+    String calciteDeclined = null;
     try {
-      plan = FragmentPlanner.plan(sql, name -> layouts.computeIfAbsent(name, locator::layout).map(Fragments::info),
-          aggregates(conn));
+      FragmentPlanner.Catalog catalog = name -> layouts.computeIfAbsent(name, locator::layout).map(Fragments::info);
+      CalcitePlanner.Outcome calcite = CalcitePlanner.plan(sql, catalog);
+      plan = calcite.plan();
+      if (plan.isEmpty()) {
+        calciteDeclined = calcite.reason();
+        LOG.debug("the Calcite planner declined: {}", calciteDeclined);
+        plan = FragmentPlanner.plan(sql, catalog, aggregates(conn));
+      }
     } catch (RuntimeException e) {
       LOG.debug("no fragment plan: {}", e.toString());
       return Optional.empty();
@@ -201,7 +218,7 @@ public final class Fragments {
     List<ShuffleSends.Send> sends = sendsOf.values().stream().flatMap(List::stream).toList();
     int usedShards = byEndpoint.values().stream().mapToInt(List::size).sum();
     return Optional.of(new Prepared(p, fragments, checked.get().names(), checked.get().types(), checked.get().casts(),
-        usedShards, anchor.shards().size(), inputs, sends, checked.get().reused()));
+        usedShards, anchor.shards().size(), inputs, sends, checked.get().reused(), calciteDeclined));
   }
 
   /**
@@ -458,10 +475,10 @@ public final class Fragments {
   }
 
   private static FragmentPlanner.TableInfo info(RemoteTables.Layout l) {
-    Set<String> columns = new java.util.LinkedHashSet<>();
-    l.columns().keySet().forEach(c -> columns.add(c.toLowerCase(Locale.ROOT)));
-    return new FragmentPlanner.TableInfo(l.name(), columns,
-        l.partitionColumn() == null ? null : l.partitionColumn().toLowerCase(Locale.ROOT), l.group(), l.rows());
+    Map<String, String> types = new LinkedHashMap<>();
+    l.columns().forEach((c, type) -> types.put(c.toLowerCase(Locale.ROOT), type));
+    return new FragmentPlanner.TableInfo(l.name(), types.keySet(),
+        l.partitionColumn() == null ? null : l.partitionColumn().toLowerCase(Locale.ROOT), l.group(), l.rows(), types);
   }
 
   /** The shard ids a literal restriction on the key leaves (empty: all). */
@@ -592,7 +609,7 @@ public final class Fragments {
         anyCast |= !same;
       }
       if (anyCast) {
-        if (p.finalItems().isEmpty()) {
+        if (p.finalItems().isEmpty() && p.finalQuery() == null) {
           return Optional.empty();
         }
         List<String[]> cast = describe(s, p.finalSql(partials, names, casts));

@@ -2,15 +2,18 @@ package io.quiver.server.tpch;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import io.quiver.coordinator.plan.CalcitePlanner;
 import io.quiver.coordinator.plan.FragmentPlanner;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.LinkedHashSet;
+import java.util.LinkedHashMap;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.stream.Collectors;
+import org.apache.arrow.vector.types.pojo.ArrowType;
 import org.apache.arrow.vector.types.pojo.Field;
 import org.junit.jupiter.api.Test;
 
@@ -25,33 +28,54 @@ class TpchFragmentPlansTest {
       "approx_count_distinct", "arg_max", "arg_min", "mode", "product", "histogram");
 
   static FragmentPlanner.TableInfo info(String name, double sf) {
-    Set<String> columns = new LinkedHashSet<>();
+    Map<String, String> types = new LinkedHashMap<>();
     for (Field f : TpchData.schema(name).getFields()) {
-      columns.add(f.getName().toLowerCase(Locale.ROOT));
+      types.put(f.getName().toLowerCase(Locale.ROOT), duckdbType(f.getType()));
     }
     String config = TpchData.partitionConfig(name, 4);
     String key = config.contains("\"column\"") ? config.replaceAll(".*\"column\": \"([a-z_]+)\".*", "$1") : null;
     String group = name.equals("lineitem") ? "orders" : name;
-    return new FragmentPlanner.TableInfo(name, columns, key, group, TpchData.approxRows(name, sf));
+    return new FragmentPlanner.TableInfo(name, types.keySet(), key, group, TpchData.approxRows(name, sf), types);
+  }
+
+  /** The DuckDB type of a TPC-H column's Arrow type. */
+  static String duckdbType(ArrowType t) {
+    if (t instanceof ArrowType.Int i) {
+      return i.getBitWidth() == 64 ? "BIGINT" : "INTEGER";
+    }
+    if (t instanceof ArrowType.Decimal d) {
+      return "DECIMAL(" + d.getPrecision() + "," + d.getScale() + ")";
+    }
+    return t instanceof ArrowType.Date ? "DATE" : "VARCHAR";
+  }
+
+  /** As a coordinator plans: the Calcite planner first, the text planner when it declines. */
+  static Optional<FragmentPlanner.Plan> plan(String sql) {
+    FragmentPlanner.Catalog catalog = n -> TpchData.TABLES.contains(n) ? Optional.of(info(n, 1)) : Optional.empty();
+    CalcitePlanner.Outcome calcite = CalcitePlanner.plan(sql, catalog);
+    return calcite.plan().isPresent() ? calcite.plan() : FragmentPlanner.plan(sql, catalog, AGGREGATES);
   }
 
   static String describe(int q) {
-    Optional<FragmentPlanner.Plan> plan = FragmentPlanner.plan(TpchQueries.query(q),
-        n -> TpchData.TABLES.contains(n) ? Optional.of(info(n, 1)) : Optional.empty(), AGGREGATES);
+    Optional<FragmentPlanner.Plan> plan = plan(TpchQueries.query(q));
     String head = String.format("q%02d: ", q);
     if (plan.isEmpty()) {
       StringBuilder b = new StringBuilder(head + "gather (no fragment plan: not provably splittable, or a table to "
-          + "broadcast is larger than every anchor)\n");
+          + "broadcast is larger than every anchor)\n  (Calcite declined: " + CalcitePlanner.plan(TpchQueries.query(q),
+          n -> TpchData.TABLES.contains(n) ? Optional.of(info(n, 1)) : Optional.empty()).reason() + ")\n");
       // its aggregating common table expressions that split run first (CteSplits)
       io.quiver.coordinator.plan.WithClause.parse(TpchQueries.query(q)).ifPresent(w -> w.ctes().forEach(c ->
-          FragmentPlanner.plan(c.body(), n -> TpchData.TABLES.contains(n) ? Optional.of(info(n, 1))
-              : Optional.empty(), AGGREGATES).filter(p -> p.combine() != FragmentPlanner.Combine.CONCATENATE)
+          plan(c.body()).filter(p -> p.combine() != FragmentPlanner.Combine.CONCATENATE)
           .ifPresent(p -> b.append("  cte ").append(c.name()).append(" runs first: ").append(p.strategy())
               .append("\n    partial: ").append(p.partialSql().replaceAll("\\s+", " ")).append("\n    final: ")
               .append(p.finalSql("partials", null, null).replaceAll("\\s+", " ")).append('\n'))));
       return b.toString();
     }
     FragmentPlanner.Plan p = plan.get();
+    if (p.finalQuery() == null) {
+      head += "(Calcite declined: " + CalcitePlanner.plan(TpchQueries.query(q), n -> TpchData.TABLES.contains(n)
+          ? Optional.of(info(n, 1)) : Optional.empty()).reason() + ")\n  ";
+    }
     return head + p.strategy() + "\n  partial: " + p.partialSql().replaceAll("\\s+", " ") + "\n  final: "
         + p.finalSql("partials", null, null).replaceAll("\\s+", " ")
         + p.keyRestriction().map(r -> "\n  shard key restriction: " + r).orElse("") + "\n";

@@ -1,0 +1,827 @@
+package io.quiver.coordinator.plan;
+
+import io.quiver.coordinator.plan.FragmentPlanner.Combine;
+import io.quiver.coordinator.plan.FragmentPlanner.KeyRestriction;
+import io.quiver.coordinator.plan.FragmentPlanner.Plan;
+import io.quiver.coordinator.plan.FragmentPlanner.TableInfo;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashSet;
+import java.util.IdentityHashMap;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import org.apache.calcite.prepare.RelOptTableImpl;
+import org.apache.calcite.rel.RelNode;
+import org.apache.calcite.rel.core.Aggregate;
+import org.apache.calcite.rel.core.AggregateCall;
+import org.apache.calcite.rel.core.Filter;
+import org.apache.calcite.rel.core.Intersect;
+import org.apache.calcite.rel.core.Join;
+import org.apache.calcite.rel.core.JoinInfo;
+import org.apache.calcite.rel.core.JoinRelType;
+import org.apache.calcite.rel.core.Minus;
+import org.apache.calcite.rel.core.Project;
+import org.apache.calcite.rel.core.RelFactories;
+import org.apache.calcite.rel.core.Sort;
+import org.apache.calcite.rel.core.TableScan;
+import org.apache.calcite.rel.core.Union;
+import org.apache.calcite.rel.core.Values;
+import org.apache.calcite.rel.logical.LogicalProject;
+import org.apache.calcite.rel.logical.LogicalSort;
+import org.apache.calcite.rel.logical.LogicalTableScan;
+import org.apache.calcite.rel.type.RelDataType;
+import org.apache.calcite.rex.RexBuilder;
+import org.apache.calcite.rex.RexCall;
+import org.apache.calcite.rex.RexInputRef;
+import org.apache.calcite.rex.RexLiteral;
+import org.apache.calcite.rex.RexNode;
+import org.apache.calcite.rex.RexOver;
+import org.apache.calcite.rex.RexUtil;
+import org.apache.calcite.sql.SqlKind;
+import org.apache.calcite.sql.fun.SqlStdOperatorTable;
+import org.apache.calcite.sql.type.SqlTypeName;
+import org.apache.calcite.tools.RelBuilder;
+import org.apache.calcite.util.ImmutableBitSet;
+
+/**
+ * The distributed convention over Calcite's optimized plan ({@link CalciteAnalyzer}): derives, node
+ * by node, where each intermediate result lives, places the one exchange the engine has (the
+ * nodes' rows to the coordinator), and writes the fragment and the final query as DuckDB SQL.
+ *
+ * <p>Each relation is either <b>split</b> (every row on exactly one fragment; some of its columns
+ * may hold the anchor's shard key, the <i>keys</i>, whose shard says which fragment) or
+ * <b>whole</b> (every fragment sees all of it: replicated tables, small tables broadcast, and what
+ * is computed from them only). The anchor is the largest partitioned table; tables of its
+ * co-location group are read in place (split on their partition column); other partitioned tables
+ * are broadcast when small, otherwise <b>shuffled</b>: routed by the column they are joined on to
+ * a key of a split relation, then split on it.
+ *
+ * <ul>
+ *   <li>Filter and Project keep the placement (a Project keeps the keys it passes through).</li>
+ *   <li>A join of two split relations must equate a key of each (co-located or shuffled to meet);
+ *       a split side joined to a whole side stays split when the whole side cannot supply
+ *       null-extended rows of its own (inner joins; the split side preserved by an outer, semi or
+ *       anti join).</li>
+ *   <li>An aggregate over a split relation that groups by a key is complete per fragment; any
+ *       other needs the exchange: partial aggregates per fragment (AVG as SUM and COUNT, a DISTINCT
+ *       aggregate's groups deduplicated per fragment), final aggregates on the coordinator.</li>
+ *   <li>ORDER BY with LIMIT runs per fragment (top-N pushed down) and again on the coordinator.</li>
+ * </ul>
+ *
+ * <p>The exchange may sit only under a chain of single-input operators up to the root; everything
+ * else (an aggregate under a join, window functions over split rows, set operations mixing
+ * placements, correlations Calcite could not remove) is declined with a reason, and the caller
+ * plans the query another way.
+ */
+public final class CalcitePlanner {
+  /** The plan, or why there is none. */
+  public record Outcome(Optional<Plan> plan, String reason) {}
+
+  private static final class Decline extends RuntimeException {
+    Decline(String reason) {
+      super(reason, null, false, false);
+    }
+  }
+
+  private enum Kind { WHOLE, SPLIT, PENDING }
+
+  /** Where a relation lives: {@code keys} for SPLIT; the shuffle candidate's columns for PENDING. */
+  private record Dist(Kind kind, Set<Integer> keys, String table, Map<Integer, String> columns) {
+    static final Dist WHOLE = new Dist(Kind.WHOLE, Set.of(), null, Map.of());
+
+    static Dist split(Set<Integer> keys) {
+      return new Dist(Kind.SPLIT, Set.copyOf(keys), null, Map.of());
+    }
+  }
+
+  private enum Placement { IN_PLACE, WHOLE, SHUFFLED }
+
+  private static final int PLANS_KEPT = 256;
+  private static final Map<String, Outcome> PLANS = Collections.synchronizedMap(
+      new LinkedHashMap<>(16, 0.75f, true) {
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<String, Outcome> eldest) {
+          return size() > PLANS_KEPT;
+        }
+      });
+
+  private final Map<String, TableInfo> tables;
+  private final Map<String, Placement> placement = new LinkedHashMap<>();
+  private final Map<String, String> shuffled = new LinkedHashMap<>();
+  private final Map<RelNode, Optional<Dist>> derived = new IdentityHashMap<>();
+  private TableInfo anchor;
+  private boolean completeGroups;
+
+  private CalcitePlanner(Map<String, TableInfo> tables) {
+    this.tables = tables;
+  }
+
+  /**
+   * Plans {@code sql}, or says why not. Plans are kept per statement text and the state of the
+   * tables it names (columns, partitioning, rows): a statement run again is not analyzed again.
+   */
+  public static Outcome plan(String sql, FragmentPlanner.Catalog catalog) {
+    Map<String, TableInfo> named = CalciteAnalyzer.tablesNamed(sql, catalog);
+    String key = sql + '\u0000' + named;
+    Outcome cached = PLANS.get(key);
+    if (cached != null) {
+      return cached;
+    }
+    Outcome outcome = planUncached(sql, named);
+    PLANS.put(key, outcome);
+    return outcome;
+  }
+
+  /** Plans a query over a made-up table once, so that Calcite's classes are loaded and compiled. */
+  public static void warmUp() {
+    Map<String, String> types = new LinkedHashMap<>();
+    types.put("k", "BIGINT");
+    types.put("v", "DECIMAL(15,2)");
+    TableInfo t = new TableInfo("__quiver_warm_up", types.keySet(), "k", "__quiver_warm_up", 1_000_000, types);
+    planUncached("SELECT v, count(*), avg(k) FROM __quiver_warm_up WHERE k > 10 AND v IN (SELECT max(v) FROM "
+        + "__quiver_warm_up) GROUP BY v ORDER BY v LIMIT 10", Map.of(t.name(), t));
+  }
+
+  private static Outcome planUncached(String sql, Map<String, TableInfo> named) {
+    if (named.values().stream().allMatch(TableInfo::replicated)) {
+      return new Outcome(Optional.empty(), "it reads no partitioned table");
+    }
+    CalciteAnalyzer.Analysis analysis = CalciteAnalyzer.analyze(sql, named);
+    if (analysis.rel().isEmpty()) {
+      return new Outcome(Optional.empty(), analysis.failure());
+    }
+    try {
+      return new Outcome(Optional.of(new CalcitePlanner(named).split(analysis.rel().get())), null);
+    } catch (Decline d) {
+      return new Outcome(Optional.empty(), d.getMessage());
+    } catch (RuntimeException | AssertionError e) {
+      return new Outcome(Optional.empty(), "the Calcite planner failed: " + e);
+    }
+  }
+
+  private Plan split(RelNode root) {
+    List<TableScan> scans = new ArrayList<>();
+    collectScans(root, scans);
+    place(scans);
+    Optional<Dist> whole = derive(root);
+    RelNode fragment;
+    RelNode finalRel;
+    Combine combine;
+    RelNode partials;
+    if (whole.isPresent()) {
+      Dist d = whole.get();
+      if (d.kind() != Kind.SPLIT) {
+        throw new Decline(d.kind() == Kind.PENDING ? "table " + d.table() + " is not joined to the rows of "
+            + anchor.name() + " on its shard key" : "no part of it reads the shards of " + anchor.name());
+      }
+      combine = completeGroups ? Combine.COMPLETE_GROUPS : Combine.CONCATENATE;
+      if (root instanceof Sort sort) {
+        fragment = sort.fetch == null ? sort.getInput() : topN(sort);
+        partials = partials(fragment);
+        finalRel = sort.copy(sort.getTraitSet(), List.of(partials));
+      } else {
+        fragment = root;
+        partials = partials(fragment);
+        finalRel = partials;
+      }
+    } else {
+      List<RelNode> chain = new ArrayList<>();
+      RelNode x = root;
+      while (true) {
+        if ((x instanceof Aggregate || (x instanceof Sort s && s.fetch != null))
+            && derive(x.getInput(0)).map(d -> d.kind() == Kind.SPLIT).orElse(false)) {
+          break;
+        }
+        if (!(x instanceof Project || x instanceof Filter || x instanceof Sort || x instanceof Aggregate)) {
+          throw new Decline("the rows of the fragments would meet another input (" + x.getRelTypeName()
+              + ") above them, which needs more than one exchange");
+        }
+        chain.add(x);
+        x = x.getInput(0);
+      }
+      RelNode exchanged;
+      if (x instanceof Aggregate agg) {
+        combine = Combine.PARTIAL_AGGREGATE;
+        RelNode[] parts = splitAggregate(agg);
+        fragment = parts[0];
+        partials = parts[1];
+        exchanged = parts[2];
+      } else {
+        Sort sort = (Sort) x;
+        combine = completeGroups ? Combine.COMPLETE_GROUPS : Combine.CONCATENATE;
+        fragment = topN(sort);
+        partials = partials(fragment);
+        exchanged = sort.copy(sort.getTraitSet(), List.of(partials));
+      }
+      for (int i = chain.size() - 1; i >= 0; i--) {
+        exchanged = chain.get(i).copy(chain.get(i).getTraitSet(), List.of(exchanged));
+      }
+      finalRel = exchanged;
+    }
+    String partialSql = CalciteAnalyzer.toSql(fragment);
+    String finalQuery = CalciteAnalyzer.toSql(finalRel);
+    if (!finalQuery.contains(Plan.PARTIALS)) {
+      throw new Decline("the final query does not read the fragments' rows");
+    }
+    List<String> grouped = new ArrayList<>();
+    List<String> broadcast = new ArrayList<>();
+    grouped.add(anchor.name());
+    placement.forEach((t, p) -> {
+      if (p == Placement.IN_PLACE && !t.equals(anchor.name())) {
+        grouped.add(t);
+      } else if (p == Placement.WHOLE) {
+        broadcast.add(t);
+      }
+    });
+    if (!shuffled.keySet().equals(keysOf(Placement.SHUFFLED))) {
+      throw new Decline("a large table of another co-location group is not joined on a shard key");
+    }
+    return new Plan(anchor.name(), List.copyOf(grouped), List.copyOf(broadcast), Map.copyOf(shuffled), combine,
+        partialSql, List.of(), "", false, keyRestriction(root), false, false, List.of(), finalQuery);
+  }
+
+  private Set<String> keysOf(Placement p) {
+    Set<String> out = new HashSet<>();
+    placement.forEach((t, q) -> {
+      if (q == p) {
+        out.add(t);
+      }
+    });
+    return out;
+  }
+
+  private static void collectScans(RelNode n, List<TableScan> out) {
+    if (n instanceof TableScan scan) {
+      out.add(scan);
+    }
+    n.getInputs().forEach(i -> collectScans(i, out));
+  }
+
+  private TableInfo info(TableScan scan) {
+    List<String> name = scan.getTable().getQualifiedName();
+    TableInfo info = tables.get(name.get(name.size() - 1));
+    if (info == null) {
+      throw new Decline("it reads " + name + ", which is not a cluster table");
+    }
+    return info;
+  }
+
+  /** The anchor and how every other table is read. */
+  private void place(List<TableScan> scans) {
+    for (TableScan scan : scans) {
+      TableInfo info = info(scan);
+      if (!info.replicated() && (anchor == null || info.rows() > anchor.rows())) {
+        anchor = info;
+      }
+    }
+    if (anchor == null) {
+      throw new Decline("it reads no partitioned table");
+    }
+    for (TableScan scan : scans) {
+      TableInfo info = info(scan);
+      Placement p;
+      if (info.replicated()) {
+        p = Placement.WHOLE;
+      } else if (info.group().equals(anchor.group())) {
+        p = Placement.IN_PLACE;
+      } else if (info.rows() < FragmentPlanner.SHUFFLE_MIN_ROWS
+          || info.rows() * FragmentPlanner.SHUFFLE_RATIO < anchor.rows()) {
+        p = Placement.WHOLE;
+      } else {
+        p = Placement.SHUFFLED;
+      }
+      placement.put(info.name(), p);
+    }
+  }
+
+  private Optional<Dist> derive(RelNode n) {
+    Optional<Dist> d = derived.get(n);
+    if (d == null) {
+      d = Optional.ofNullable(deriveNew(n));
+      derived.put(n, d);
+    }
+    return d;
+  }
+
+  /** The placement of {@code n}'s rows; null when they exist only after an exchange. */
+  private Dist deriveNew(RelNode n) {
+    if (n instanceof TableScan scan) {
+      TableInfo info = info(scan);
+      return switch (placement.get(info.name())) {
+        case WHOLE -> Dist.WHOLE;
+        case IN_PLACE -> Dist.split(Set.of(columnIndex(scan, info.partitionColumn())));
+        case SHUFFLED -> {
+          Map<Integer, String> columns = new LinkedHashMap<>();
+          List<String> names = scan.getRowType().getFieldNames();
+          for (int i = 0; i < names.size(); i++) {
+            columns.put(i, names.get(i));
+          }
+          yield new Dist(Kind.PENDING, Set.of(), info.name(), columns);
+        }
+      };
+    }
+    if (n instanceof Values) {
+      return Dist.WHOLE;
+    }
+    List<Dist> in = new ArrayList<>();
+    for (RelNode i : n.getInputs()) {
+      Optional<Dist> d = derive(i);
+      if (d.isEmpty()) {
+        return null;
+      }
+      in.add(d.get());
+    }
+    if (n instanceof Filter) {
+      return in.get(0);
+    }
+    if (n instanceof Project p) {
+      return project(p, in.get(0));
+    }
+    if (n instanceof Sort s) {
+      return s.fetch == null && s.offset == null || in.get(0).kind() == Kind.WHOLE ? pendingIsSplit(in.get(0), s)
+          : null;
+    }
+    if (n instanceof Aggregate a) {
+      return aggregate(a, in.get(0));
+    }
+    if (n instanceof Join j) {
+      return join(j, in.get(0), in.get(1));
+    }
+    if (n instanceof Union u) {
+      return union(u, in);
+    }
+    if ((n instanceof Minus || n instanceof Intersect) && in.stream().allMatch(d -> d.kind() == Kind.WHOLE)) {
+      return Dist.WHOLE;
+    }
+    throw new Decline("the Calcite planner does not place " + n.getRelTypeName() + " yet");
+  }
+
+  private Dist pendingIsSplit(Dist d, RelNode at) {
+    if (d.kind() == Kind.PENDING) {
+      throw new Decline("table " + d.table() + " is read by " + at.getRelTypeName() + " before it is joined on a "
+          + "shard key");
+    }
+    return d;
+  }
+
+  private static int columnIndex(TableScan scan, String column) {
+    int i = scan.getRowType().getFieldNames().indexOf(column);
+    if (i < 0) {
+      throw new Decline("partition column " + column + " not found");
+    }
+    return i;
+  }
+
+  private Dist project(Project p, Dist in) {
+    if (RexOver.containsOver(p.getProjects(), null) && in.kind() != Kind.WHOLE) {
+      throw new Decline("window functions over split rows");
+    }
+    if (in.kind() == Kind.WHOLE) {
+      return in;
+    }
+    Set<Integer> keys = new LinkedHashSet<>();
+    Map<Integer, String> columns = new LinkedHashMap<>();
+    List<RexNode> exprs = p.getProjects();
+    for (int i = 0; i < exprs.size(); i++) {
+      if (exprs.get(i) instanceof RexInputRef ref) {
+        if (in.keys().contains(ref.getIndex())) {
+          keys.add(i);
+        }
+        String c = in.columns().get(ref.getIndex());
+        if (c != null) {
+          columns.put(i, c);
+        }
+      }
+    }
+    return in.kind() == Kind.SPLIT ? Dist.split(keys) : new Dist(Kind.PENDING, Set.of(), in.table(), columns);
+  }
+
+  private Dist aggregate(Aggregate a, Dist in) {
+    in = pendingIsSplit(in, a);
+    if (in.kind() == Kind.WHOLE) {
+      return in;
+    }
+    if (a.getGroupType() != Aggregate.Group.SIMPLE) {
+      throw new Decline("GROUPING SETS over split rows");
+    }
+    List<Integer> groups = a.getGroupSet().asList();
+    Set<Integer> keys = new LinkedHashSet<>();
+    for (int i = 0; i < groups.size(); i++) {
+      if (in.keys().contains(groups.get(i))) {
+        keys.add(i);
+      }
+    }
+    if (keys.isEmpty()) {
+      return null; // partial and final aggregates: the exchange
+    }
+    completeGroups = true;
+    return Dist.split(keys);
+  }
+
+  private Dist join(Join j, Dist left, Dist right) {
+    JoinInfo info = j.analyzeCondition();
+    int nLeft = j.getLeft().getRowType().getFieldCount();
+    if (left.kind() == Kind.PENDING && right.kind() == Kind.WHOLE
+        && (j.getJoinType() == JoinRelType.INNER || j.getJoinType() == JoinRelType.LEFT)) {
+      return left; // still to be routed by its own column
+    }
+    if (right.kind() == Kind.PENDING && left.kind() == Kind.WHOLE && j.getJoinType() == JoinRelType.INNER) {
+      Map<Integer, String> columns = new LinkedHashMap<>();
+      right.columns().forEach((i, c) -> columns.put(i + nLeft, c));
+      return new Dist(Kind.PENDING, Set.of(), right.table(), columns);
+    }
+    if (left.kind() == Kind.PENDING || right.kind() == Kind.PENDING) {
+      if (left.kind() == Kind.PENDING && right.kind() == Kind.SPLIT) {
+        left = shuffle(left, right, info.leftKeys, info.rightKeys);
+      } else if (right.kind() == Kind.PENDING && left.kind() == Kind.SPLIT) {
+        right = shuffle(right, left, info.rightKeys, info.leftKeys);
+      } else {
+        throw new Decline("table " + (left.kind() == Kind.PENDING ? left : right).table() + " is joined to no "
+            + "rows split by a shard key");
+      }
+    }
+    Set<Integer> rightKeys = new LinkedHashSet<>();
+    right.keys().forEach(k -> rightKeys.add(k + nLeft));
+    boolean leftSplit = left.kind() == Kind.SPLIT;
+    boolean rightSplit = right.kind() == Kind.SPLIT;
+    if (!leftSplit && !rightSplit) {
+      return Dist.WHOLE;
+    }
+    if (leftSplit && rightSplit) {
+      boolean colocated = false;
+      for (int i = 0; i < info.leftKeys.size(); i++) {
+        colocated |= left.keys().contains(info.leftKeys.get(i)) && right.keys().contains(info.rightKeys.get(i));
+      }
+      if (!colocated) {
+        throw new Decline("a join of two split inputs that does not equate their shard keys");
+      }
+      return switch (j.getJoinType()) {
+        case INNER -> Dist.split(equated(union(left.keys(), rightKeys), info, nLeft));
+        case LEFT, SEMI, ANTI -> Dist.split(left.keys());
+        case RIGHT -> Dist.split(rightKeys);
+        default -> Dist.split(Set.of());
+      };
+    }
+    if (leftSplit) {
+      return switch (j.getJoinType()) {
+        case INNER -> Dist.split(equated(left.keys(), info, nLeft));
+        case LEFT, SEMI, ANTI -> Dist.split(left.keys());
+        default -> throw new Decline(j.getJoinType() + " JOIN of split rows to rows every fragment reads whole");
+      };
+    }
+    return switch (j.getJoinType()) {
+      case INNER -> Dist.split(equated(rightKeys, info, nLeft));
+      case RIGHT -> Dist.split(rightKeys);
+      default -> throw new Decline(j.getJoinType() + " JOIN of rows every fragment reads whole to split rows");
+    };
+  }
+
+  /**
+   * The keys of an inner join's rows: {@code keys} and every column its condition equates with one
+   * of them (equal values have equal shards).
+   */
+  private static Set<Integer> equated(Set<Integer> keys, JoinInfo info, int nLeft) {
+    Set<Integer> out = new LinkedHashSet<>(keys);
+    for (int i = 0; i < info.leftKeys.size(); i++) {
+      int l = info.leftKeys.get(i);
+      int r = info.rightKeys.get(i) + nLeft;
+      if (keys.contains(l) || keys.contains(r)) {
+        out.add(l);
+        out.add(r);
+      }
+    }
+    return out;
+  }
+
+  private static Set<Integer> union(Set<Integer> a, Set<Integer> b) {
+    Set<Integer> out = new LinkedHashSet<>(a);
+    out.addAll(b);
+    return out;
+  }
+
+  /** A shuffle candidate joined to split rows on a key: it is routed by that column and split on it. */
+  private Dist shuffle(Dist pending, Dist split, List<Integer> pendingKeys, List<Integer> splitKeys) {
+    for (int i = 0; i < pendingKeys.size(); i++) {
+      String column = pending.columns().get(pendingKeys.get(i));
+      if (column != null && split.keys().contains(splitKeys.get(i))) {
+        String earlier = shuffled.putIfAbsent(pending.table(), column);
+        if (earlier != null && !earlier.equals(column)) {
+          throw new Decline("table " + pending.table() + " would be shuffled on two columns");
+        }
+        Set<Integer> keys = new LinkedHashSet<>();
+        pending.columns().forEach((index, c) -> {
+          if (c.equals(column)) {
+            keys.add(index);
+          }
+        });
+        return Dist.split(keys);
+      }
+    }
+    throw new Decline("table " + pending.table() + " is not joined on a shard key");
+  }
+
+  private Dist union(Union u, List<Dist> in) {
+    if (in.stream().allMatch(d -> d.kind() == Kind.WHOLE)) {
+      return Dist.WHOLE;
+    }
+    if (!u.all || in.stream().anyMatch(d -> d.kind() != Kind.SPLIT)) {
+      throw new Decline("a set operation of split and whole rows, or a UNION DISTINCT of split rows");
+    }
+    Set<Integer> keys = new LinkedHashSet<>(in.get(0).keys());
+    in.forEach(d -> keys.retainAll(d.keys()));
+    return Dist.split(keys);
+  }
+
+  /** ORDER BY with LIMIT per fragment: each keeps its first OFFSET + LIMIT rows. */
+  private static RelNode topN(Sort sort) {
+    RexBuilder rex = sort.getCluster().getRexBuilder();
+    long fetch = RexLiteral.intValue(sort.fetch) + (sort.offset == null ? 0 : RexLiteral.intValue(sort.offset));
+    return LogicalSort.create(sort.getInput(), sort.getCollation(), null, rex.makeExactLiteral(
+        java.math.BigDecimal.valueOf(fetch)));
+  }
+
+  /** The scan of the fragments' rows on the coordinator. */
+  private static RelNode partials(RelNode fragment) {
+    return LogicalTableScan.create(fragment.getCluster(), RelOptTableImpl.create(null, fragment.getRowType(),
+        List.of(Plan.PARTIALS.substring(1, Plan.PARTIALS.length() - 1)), (org.apache.calcite.linq4j.tree.Expression)
+            null), List.of());
+  }
+
+  /** [partial aggregate, scan of its rows, final aggregate with the original's row type]. */
+  private static RelNode[] splitAggregate(Aggregate agg) {
+    RelBuilder b = RelFactories.LOGICAL_BUILDER.create(agg.getCluster(), null);
+    RexBuilder rex = agg.getCluster().getRexBuilder();
+    List<AggregateCall> calls = agg.getAggCallList();
+    int groups = agg.getGroupCount();
+    if (calls.stream().anyMatch(AggregateCall::isDistinct)) {
+      return splitDistinct(agg, b);
+    }
+    b.push(agg.getInput());
+    List<RelBuilder.AggCall> partial = new ArrayList<>();
+    for (AggregateCall c : calls) {
+      List<RexNode> args = new ArrayList<>();
+      c.getArgList().forEach(a -> args.add(b.field(a)));
+      RexNode filter = c.filterArg < 0 ? null : b.field(c.filterArg);
+      switch (c.getAggregation().getKind()) {
+        case SUM, SUM0, MIN, MAX, COUNT -> partial.add(b.aggregateCall(c.getAggregation(), args).filter(filter));
+        case AVG -> {
+          partial.add(b.aggregateCall(SqlStdOperatorTable.SUM, args).filter(filter));
+          partial.add(b.aggregateCall(SqlStdOperatorTable.COUNT, args).filter(filter));
+        }
+        default -> throw new Decline("aggregate " + c.getAggregation().getName() + " cannot be split into partial "
+            + "and final aggregates");
+      }
+    }
+    List<String> names = new ArrayList<>();
+    for (int i = 0; i < partial.size(); i++) {
+      partial.set(i, partial.get(i).as("__quiver_p" + i));
+    }
+    b.aggregate(b.groupKey(agg.getGroupSet()), partial);
+    RelNode fragment = b.build();
+    RelNode partials = partials(fragment);
+    b.push(partials);
+    List<RelBuilder.AggCall> finals = new ArrayList<>();
+    int p = groups;
+    for (AggregateCall c : calls) {
+      switch (c.getAggregation().getKind()) {
+        case MIN, MAX -> finals.add(b.aggregateCall(c.getAggregation(), b.field(p++)));
+        case AVG -> {
+          finals.add(b.sum(b.field(p++)));
+          finals.add(b.sum(b.field(p++)));
+        }
+        default -> finals.add(b.sum(b.field(p++)));
+      }
+    }
+    b.aggregate(b.groupKey(ImmutableBitSet.range(groups)), finals);
+    RelNode finalAgg = b.build();
+    List<RexNode> exprs = new ArrayList<>();
+    List<RelDataType> types = new ArrayList<>();
+    agg.getRowType().getFieldList().forEach(f -> types.add(f.getType()));
+    for (int i = 0; i < groups; i++) {
+      exprs.add(matching(rex, types.get(i), rex.makeInputRef(finalAgg, i)));
+    }
+    int f = groups;
+    for (int i = 0; i < calls.size(); i++) {
+      RelDataType type = types.get(groups + i);
+      if (calls.get(i).getAggregation().getKind() == SqlKind.AVG) {
+        RelDataType dbl = rex.getTypeFactory().createTypeWithNullability(
+            rex.getTypeFactory().createSqlType(SqlTypeName.DOUBLE), true);
+        // DuckDB's AVG is a DOUBLE: divide as doubles (the call's Calcite type is only a label here)
+        exprs.add(rex.makeCall(type, SqlStdOperatorTable.DIVIDE, List.of(
+            rex.makeCast(dbl, rex.makeInputRef(finalAgg, f)), rex.makeCast(dbl, rex.makeInputRef(finalAgg, f + 1)))));
+        f += 2;
+      } else {
+        exprs.add(matching(rex, type, rex.makeInputRef(finalAgg, f++)));
+      }
+    }
+    names.addAll(agg.getRowType().getFieldNames());
+    RelNode finalRel = LogicalProject.create(finalAgg, List.of(), exprs, names, Set.of());
+    return new RelNode[] {fragment, partials, finalRel};
+  }
+
+  /**
+   * DISTINCT aggregates, all of one column: the fragments deduplicate (group by the groups and the
+   * column), the coordinator deduplicates again and aggregates.
+   */
+  private static RelNode[] splitDistinct(Aggregate agg, RelBuilder b) {
+    List<AggregateCall> calls = agg.getAggCallList();
+    Set<List<Integer>> args = new HashSet<>();
+    for (AggregateCall c : calls) {
+      if (!c.isDistinct() && c.getAggregation().getKind() != SqlKind.MIN && c.getAggregation().getKind() != SqlKind.MAX
+          || c.filterArg >= 0 || c.getArgList().size() != 1) {
+        throw new Decline("DISTINCT aggregates mixed with others, over several columns or with FILTER");
+      }
+      args.add(c.getArgList());
+    }
+    if (args.size() != 1) {
+      throw new Decline("DISTINCT aggregates of more than one column");
+    }
+    int column = calls.get(0).getArgList().get(0);
+    ImmutableBitSet keys = agg.getGroupSet().union(ImmutableBitSet.of(column));
+    b.push(agg.getInput()).aggregate(b.groupKey(keys));
+    RelNode fragment = b.build();
+    RelNode partials = partials(fragment);
+    List<Integer> positions = keys.asList();
+    ImmutableBitSet finalGroups = ImmutableBitSet.of(agg.getGroupSet().asList().stream().map(positions::indexOf)
+        .toList());
+    RelNode finalRel = agg.copy(agg.getTraitSet(), partials, finalGroups, null, calls.stream().map(c -> c.transform(
+        org.apache.calcite.util.mapping.Mappings.target(Map.of(column, positions.indexOf(column)),
+            agg.getInput().getRowType().getFieldCount(), positions.size()))).toList());
+    return new RelNode[] {fragment, partials, finalRel};
+  }
+
+  /** {@code e} with exactly {@code type} (a cast only where the type itself differs). */
+  private static RexNode matching(RexBuilder rex, RelDataType type, RexNode e) {
+    if (e.getType().equals(type)) {
+      return e;
+    }
+    if (e.getType().getSqlTypeName() == type.getSqlTypeName() && e.getType().getPrecision() == type.getPrecision()
+        && e.getType().getScale() == type.getScale()) {
+      return rex.makeAbstractCast(type, e, false); // nullability only
+    }
+    return rex.makeCast(type, e, true, false);
+  }
+
+  /**
+   * Shard pruning: literal conditions on the anchor's partition column, when the anchor is read
+   * once and every output row comes from one of its rows (not under the null-supplying side of an
+   * outer join, nor the right side of a semi or anti join).
+   */
+  private Optional<KeyRestriction> keyRestriction(RelNode root) {
+    List<TableScan> anchors = new ArrayList<>();
+    List<TableScan> scans = new ArrayList<>();
+    collectScans(root, scans);
+    for (TableScan s : scans) {
+      if (info(s).name().equals(anchor.name())) {
+        anchors.add(s);
+      }
+    }
+    if (anchors.size() != 1) {
+      return Optional.empty();
+    }
+    return restriction(root, anchors.get(0));
+  }
+
+  private Optional<KeyRestriction> restriction(RelNode n, TableScan scan) {
+    if (n instanceof Filter f) {
+      int key = keyColumn(f.getInput(), scan);
+      if (key >= 0) {
+        Optional<KeyRestriction> r = fromCondition(f, key);
+        if (r.isPresent()) {
+          return r;
+        }
+      }
+    }
+    if (n instanceof Join j) {
+      boolean inLeft = contains(j.getLeft(), scan);
+      boolean allowed = switch (j.getJoinType()) {
+        case INNER -> true;
+        case LEFT, SEMI, ANTI -> inLeft;
+        case RIGHT -> !inLeft;
+        default -> false;
+      };
+      return allowed ? restriction(inLeft ? j.getLeft() : j.getRight(), scan) : Optional.empty();
+    }
+    for (RelNode i : n.getInputs()) {
+      if (contains(i, scan)) {
+        return n.getInputs().size() == 1 ? restriction(i, scan) : Optional.empty();
+      }
+    }
+    return Optional.empty();
+  }
+
+  private static boolean contains(RelNode n, RelNode target) {
+    if (n == target) {
+      return true;
+    }
+    for (RelNode i : n.getInputs()) {
+      if (contains(i, target)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** The output column of {@code n} holding the anchor's key, through projections down to the scan; -1 if none. */
+  private int keyColumn(RelNode n, TableScan scan) {
+    if (n == scan) {
+      return columnIndex(scan, anchor.partitionColumn());
+    }
+    if (n instanceof Project p) {
+      int below = keyColumn(p.getInput(), scan);
+      for (int i = 0; i < p.getProjects().size(); i++) {
+        if (p.getProjects().get(i) instanceof RexInputRef r && r.getIndex() == below) {
+          return i;
+        }
+      }
+    }
+    if (n instanceof Filter f) {
+      return keyColumn(f.getInput(), scan);
+    }
+    return -1;
+  }
+
+  private static Optional<KeyRestriction> fromCondition(Filter f, int key) {
+    RexNode cond = RexUtil.expandSearch(f.getCluster().getRexBuilder(), null, f.getCondition());
+    List<String> equals = null;
+    String lower = null;
+    String upper = null;
+    for (RexNode c : org.apache.calcite.plan.RelOptUtil.conjunctions(cond)) {
+      List<String> eq = equalities(c, key);
+      if (eq != null) {
+        equals = eq;
+        continue;
+      }
+      if (c instanceof RexCall call && call.getOperands().size() == 2) {
+        RexNode a = call.getOperands().get(0);
+        RexNode b = call.getOperands().get(1);
+        boolean keyLeft = isRef(a, key) && b instanceof RexLiteral;
+        boolean keyRight = isRef(b, key) && a instanceof RexLiteral;
+        if (!keyLeft && !keyRight) {
+          continue;
+        }
+        String lit = literal((RexLiteral) (keyLeft ? b : a));
+        if (lit == null) {
+          continue;
+        }
+        SqlKind kind = keyLeft ? call.getKind() : call.getKind().reverse();
+        switch (kind) {
+          case GREATER_THAN, GREATER_THAN_OR_EQUAL -> lower = lit;
+          case LESS_THAN, LESS_THAN_OR_EQUAL -> upper = lit;
+          default -> { }
+        }
+      }
+    }
+    if (equals == null && lower == null && upper == null) {
+      return Optional.empty();
+    }
+    return Optional.of(new KeyRestriction(equals, equals != null ? null : lower, equals != null ? null : upper));
+  }
+
+  /** key = literal, or an OR of such: the literals; null for anything else. */
+  private static List<String> equalities(RexNode c, int key) {
+    List<String> out = new ArrayList<>();
+    for (RexNode d : org.apache.calcite.plan.RelOptUtil.disjunctions(c)) {
+      if (!(d instanceof RexCall call) || call.getKind() != SqlKind.EQUALS) {
+        return null;
+      }
+      RexNode a = call.getOperands().get(0);
+      RexNode b = call.getOperands().get(1);
+      RexNode lit = isRef(a, key) ? b : isRef(b, key) ? a : null;
+      if (!(lit instanceof RexLiteral l) || literal(l) == null) {
+        return null;
+      }
+      out.add(literal(l));
+    }
+    return out;
+  }
+
+  private static boolean isRef(RexNode e, int index) {
+    return e instanceof RexInputRef r && r.getIndex() == index;
+  }
+
+  /** A literal as DuckDB SQL, for numbers, strings and dates; null otherwise. */
+  private static String literal(RexLiteral l) {
+    if (l.isNull()) {
+      return null;
+    }
+    return switch (l.getTypeName()) {
+      case DECIMAL, INTEGER, BIGINT, SMALLINT, TINYINT, DOUBLE, FLOAT, REAL -> {
+        java.math.BigDecimal v = l.getValueAs(java.math.BigDecimal.class);
+        yield v == null ? null : v.toPlainString();
+      }
+      case CHAR, VARCHAR -> "'" + l.getValueAs(String.class).replace("'", "''") + "'";
+      case DATE -> "DATE '" + l.getValueAs(org.apache.calcite.util.DateString.class) + "'";
+      default -> null;
+    };
+  }
+
+  static String describe(RelNode rel) {
+    return org.apache.calcite.plan.RelOptUtil.toString(rel).toLowerCase(Locale.ROOT);
+  }
+}

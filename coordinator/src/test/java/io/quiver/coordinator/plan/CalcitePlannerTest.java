@@ -1,0 +1,203 @@
+package io.quiver.coordinator.plan;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The Calcite planner's splits, run for real: each query's fragments run on one DuckDB over a
+ * third of the rows each (the rows whose key hashes to the fragment, as shards and shuffles
+ * place them), the final query over their rows, and the result must equal the query run on all
+ * the rows. Also what it must decline, and why.
+ */
+class CalcitePlannerTest {
+  private static final int FRAGMENTS = 3;
+  private static Connection db;
+  private static final Map<String, FragmentPlanner.TableInfo> TABLES = new LinkedHashMap<>();
+
+  @BeforeAll
+  static void data() throws SQLException {
+    db = DriverManager.getConnection("jdbc:duckdb:");
+    try (Statement s = db.createStatement()) {
+      // orders and lines co-located on the order id; users hashed on their own id (large: shuffled);
+      // regions replicated; coupons partitioned but small (broadcast)
+      s.execute("CREATE TABLE orders AS SELECT i AS o_id, i % 700 AS o_user, (i % 13)::INTEGER AS o_region, "
+          + "CAST(i % 97 AS DECIMAL(15,2)) AS o_total, DATE '2024-01-01' + (i % 300)::INTEGER AS o_date FROM range(0, "
+          + "4000) t(i)");
+      s.execute("CREATE TABLE lines AS SELECT i % 4000 AS l_order, i AS l_no, CAST(i % 31 AS DECIMAL(15,2)) AS "
+          + "l_price, CASE WHEN i % 7 = 0 THEN NULL ELSE (i % 5)::INTEGER END AS l_qty FROM range(0, 12000) t(i)");
+      s.execute("CREATE TABLE users AS SELECT i AS u_id, 'user ' || i AS u_name, (i % 4)::INTEGER AS u_tier "
+          + "FROM range(0, 1000) t(i)");
+      s.execute("CREATE TABLE notes AS SELECT i AS n_id, (i * 7) % 4100 AS n_order, (i % 3)::INTEGER AS n_kind "
+          + "FROM range(0, 3000) t(i)");
+      s.execute("CREATE TABLE regions AS SELECT i::INTEGER AS r_id, 'region ' || i AS r_name FROM range(0, 13) t(i)");
+      s.execute("CREATE TABLE coupons AS SELECT i AS c_id, i % 4000 AS c_order FROM range(0, 50) t(i)");
+    }
+    table("orders", "o_id", "orders", 4000);
+    table("lines", "l_order", "orders", 12000);
+    table("users", "u_id", "users", 1000);
+    table("notes", "n_id", "notes", 3000);
+    table("regions", null, null, 13);
+    table("coupons", "c_id", "coupons", 50);
+  }
+
+  @AfterAll
+  static void close() throws SQLException {
+    db.close();
+  }
+
+  private static void table(String name, String key, String group, long rows) throws SQLException {
+    Map<String, String> types = new LinkedHashMap<>();
+    try (Statement s = db.createStatement(); ResultSet rs = s.executeQuery("DESCRIBE " + name)) {
+      while (rs.next()) {
+        types.put(rs.getString(1), rs.getString(2));
+      }
+    }
+    TABLES.put(name, new FragmentPlanner.TableInfo(name, types.keySet(), key, group, rows, types));
+  }
+
+  private static CalcitePlanner.Outcome plan(String sql) {
+    return CalcitePlanner.plan(sql, n -> Optional.ofNullable(TABLES.get(n)));
+  }
+
+  /** Runs the split as the cluster would, on one DuckDB, and compares it with the query itself. */
+  private static FragmentPlanner.Plan assertSplitEqualsWhole(String sql) throws SQLException {
+    CalcitePlanner.Outcome o = plan(sql);
+    assertTrue(o.plan().isPresent(), sql + ": " + o.reason());
+    FragmentPlanner.Plan p = o.plan().get();
+    try (Statement s = db.createStatement()) {
+      s.execute("DROP TABLE IF EXISTS partials");
+      for (int f = 0; f < FRAGMENTS; f++) {
+        List<String> ctes = new ArrayList<>();
+        for (String g : p.grouped()) {
+          ctes.add(g + " AS (SELECT * FROM main." + g + " WHERE hash(" + TABLES.get(g).partitionColumn() + ") % "
+              + FRAGMENTS + " = " + f + ")");
+        }
+        for (Map.Entry<String, String> e : p.shuffled().entrySet()) {
+          ctes.add(e.getKey() + " AS (SELECT * FROM main." + e.getKey() + " WHERE hash(" + e.getValue() + ") % "
+              + FRAGMENTS + " = " + f + ")");
+        }
+        String fragment = (ctes.isEmpty() ? "" : "WITH " + String.join(", ", ctes) + " ") + p.partialSql();
+        s.execute((f == 0 ? "CREATE TABLE partials AS " : "INSERT INTO partials ") + fragment);
+      }
+    }
+    assertEquals(rows(sql), rows(p.finalSql("partials", null, null)), sql + "\n" + p);
+    return p;
+  }
+
+  private static List<String> rows(String sql) throws SQLException {
+    List<String> out = new ArrayList<>();
+    try (Statement s = db.createStatement(); ResultSet rs = s.executeQuery(sql)) {
+      int n = rs.getMetaData().getColumnCount();
+      while (rs.next()) {
+        StringBuilder b = new StringBuilder();
+        for (int i = 1; i <= n; i++) {
+          Object v = rs.getObject(i);
+          if (v instanceof Double d) {
+            v = Math.round(d * 1e6) / 1e6;
+          } else if (v instanceof java.math.BigDecimal d) {
+            v = d.stripTrailingZeros().toPlainString();
+          }
+          b.append(v).append('|');
+        }
+        out.add(b.toString());
+      }
+    }
+    return out;
+  }
+
+  @Test
+  void aggregatesSplitIntoPartialAndFinal() throws SQLException {
+    FragmentPlanner.Plan p = assertSplitEqualsWhole("SELECT o_region, count(*) AS n, count(l_qty) AS q, "
+        + "sum(l_price) AS s, avg(l_qty) AS a, avg(l_price) AS ap, min(o_date) AS first, max(l_no) AS last FROM orders "
+        + "JOIN lines ON o_id = l_order GROUP BY o_region ORDER BY o_region");
+    assertEquals(FragmentPlanner.Combine.PARTIAL_AGGREGATE, p.combine());
+    assertEquals(List.of("lines", "orders"), p.grouped());
+    assertTrue(p.finalQuery().contains("CAST(SUM("), p.finalQuery()); // AVG as SUM / COUNT, divided as doubles
+    assertSplitEqualsWhole("SELECT sum(l_price) AS s, count(*) AS n FROM lines WHERE l_qty > 2");
+    assertSplitEqualsWhole("SELECT o_user, sum(o_total) AS t FROM orders GROUP BY o_user HAVING sum(o_total) > 400 "
+        + "ORDER BY t DESC, o_user LIMIT 7");
+  }
+
+  @Test
+  void distinctAggregatesAreDeduplicatedPerFragmentAndAgain() throws SQLException {
+    FragmentPlanner.Plan p = assertSplitEqualsWhole("SELECT o_region, count(DISTINCT o_user) AS users FROM orders "
+        + "GROUP BY o_region ORDER BY o_region");
+    assertEquals(FragmentPlanner.Combine.PARTIAL_AGGREGATE, p.combine());
+    assertSplitEqualsWhole("SELECT count(DISTINCT l_qty) AS n FROM lines");
+  }
+
+  @Test
+  void groupsHoldingTheKeyAreCompleteAndTopNIsPushedDown() throws SQLException {
+    FragmentPlanner.Plan p = assertSplitEqualsWhole("SELECT o_id, sum(l_price) AS s FROM orders JOIN lines ON "
+        + "l_order = o_id GROUP BY o_id ORDER BY s DESC, o_id LIMIT 5 OFFSET 3");
+    assertEquals(FragmentPlanner.Combine.COMPLETE_GROUPS, p.combine());
+    assertTrue(p.partialSql().contains("FETCH NEXT 8 ROWS ONLY") || p.partialSql().contains("LIMIT 8"),
+        p.partialSql()); // each fragment keeps OFFSET + LIMIT rows
+    assertSplitEqualsWhole("SELECT o_id, o_total FROM orders WHERE o_total > 90 ORDER BY o_id");
+  }
+
+  @Test
+  void joinsKeepRowsOnOneFragment() throws SQLException {
+    // a replicated table and a small partitioned one read whole; a large one of another group shuffled
+    FragmentPlanner.Plan p = assertSplitEqualsWhole("SELECT r_name, n_kind, count(*) AS n FROM orders, regions, "
+        + "notes, coupons WHERE o_region = r_id AND n_order = o_id AND c_order = o_id GROUP BY r_name, n_kind "
+        + "ORDER BY r_name, n_kind");
+    assertEquals(Map.of("notes", "n_order"), p.shuffled());
+    assertTrue(p.broadcast().containsAll(List.of("regions", "coupons")), p.broadcast().toString());
+    assertSplitEqualsWhole("SELECT o_region, count(l_no) AS n FROM orders LEFT JOIN lines ON o_id = l_order AND "
+        + "l_qty = 4 GROUP BY o_region ORDER BY o_region");
+    assertSplitEqualsWhole("SELECT count(*) AS n FROM orders WHERE EXISTS (SELECT 1 FROM lines WHERE l_order = o_id "
+        + "AND l_qty = 3) AND NOT EXISTS (SELECT 1 FROM lines WHERE l_order = o_id AND l_qty = 1)");
+    assertSplitEqualsWhole("SELECT o_region, sum(o_total) AS t FROM orders WHERE o_total > (SELECT avg(l_price) FROM "
+        + "lines WHERE l_order = o_id) GROUP BY o_region ORDER BY o_region");
+  }
+
+  @Test
+  void literalConditionsOnTheShardKeyPruneShards() throws SQLException {
+    FragmentPlanner.Plan p = assertSplitEqualsWhole("SELECT o_id, count(*) AS n FROM orders JOIN lines ON "
+        + "o_id = l_order WHERE o_id IN (3, 5) GROUP BY o_id ORDER BY o_id");
+    assertEquals(List.of("3", "5"), p.keyRestriction().orElseThrow().equals());
+    p = assertSplitEqualsWhole("SELECT count(*) AS n FROM lines WHERE l_order BETWEEN 10 AND 20");
+    assertEquals("10", p.keyRestriction().orElseThrow().lower());
+    assertEquals("20", p.keyRestriction().orElseThrow().upper());
+    // the anchor under the null-supplying side of an outer join: no pruning
+    p = assertSplitEqualsWhole("SELECT count(l_no) AS n FROM orders LEFT JOIN lines ON o_id = l_order AND l_order = 7");
+    assertTrue(p.keyRestriction().isEmpty(), p.toString());
+  }
+
+  @Test
+  void declinesWhatOneExchangeCannotDoWithAReason() {
+    assertDeclined("SELECT o_user, count(*) FROM orders JOIN lines ON o_user = l_no GROUP BY o_user",
+        "does not equate their shard keys");
+    assertDeclined("SELECT r_name, count(l_no) FROM regions LEFT JOIN orders ON r_id = o_region LEFT JOIN lines ON "
+        + "o_id = l_order GROUP BY r_name", "LEFT JOIN of rows every fragment reads whole to split rows");
+    assertDeclined("SELECT o_user, sum(o_total) FROM orders GROUP BY o_user HAVING sum(o_total) > (SELECT avg(o_total) "
+        + "FROM orders)", "needs more than one exchange");
+    assertDeclined("SELECT o_id, rank() OVER (PARTITION BY o_user ORDER BY o_total) FROM orders",
+        "window functions over split rows");
+    assertDeclined("SELECT r_name FROM regions", "no partitioned table");
+    assertDeclined("SELECT u_tier, count(*) FROM orders, users WHERE o_user = u_id GROUP BY u_tier",
+        "table users is not joined on a shard key");
+    assertDeclined("SELECT list(o_id) FROM orders", "Calcite cannot analyze it");
+    assertDeclined("SELECT o_region, stddev_pop(o_total) FROM orders GROUP BY o_region", "cannot be split");
+  }
+
+  private static void assertDeclined(String sql, String reason) {
+    CalcitePlanner.Outcome o = plan(sql);
+    assertTrue(o.plan().isEmpty() && o.reason().contains(reason), sql + " -> " + o);
+  }
+}
