@@ -55,10 +55,23 @@ public final class CalciteAnalyzer {
   /** DuckDB's SQL as Calcite writes it; {@code INTERVAL} literals are folded before unparsing. */
   public static final SqlDialect DIALECT = DuckDBSqlDialect.DEFAULT;
 
+  /** DuckDB sorts NULLs last in both directions; Calcite's default puts them first in DESC. */
+  private static final java.util.Properties NULLS_LAST = new java.util.Properties();
+
+  static {
+    NULLS_LAST.setProperty(org.apache.calcite.config.CalciteConnectionProperty.DEFAULT_NULL_COLLATION.camelName(),
+        org.apache.calcite.config.NullCollation.LAST.name());
+  }
+
   private static final Pattern DECIMAL = Pattern.compile("DECIMAL\\((\\d+),\\s*(\\d+)\\)");
 
   /** The outcome: the optimized plan, or the reason there is none. */
-  public record Analysis(Optional<RelNode> rel, String failure) {}
+  /**
+   * The outcome: the optimized plan, or the reason there is none; {@code plain} is the plan as
+   * written (sub-queries kept, only projections merged), whose SQL DuckDB optimizes better than
+   * Calcite's decorrelated joins (see {@link CalcitePlanner}).
+   */
+  public record Analysis(Optional<RelNode> rel, String failure, RelNode plain) {}
 
   private CalciteAnalyzer() {}
 
@@ -93,9 +106,12 @@ public final class CalciteAnalyzer {
         .parserConfig(SqlParser.config().withCaseSensitive(false).withUnquotedCasing(Casing.TO_LOWER)
             .withQuotedCasing(Casing.UNCHANGED).withConformance(SqlConformanceEnum.LENIENT))
         .sqlValidatorConfig(org.apache.calcite.sql.validate.SqlValidator.Config.DEFAULT
-            .withConformance(SqlConformanceEnum.LENIENT).withIdentifierExpansion(true))
+            .withConformance(SqlConformanceEnum.LENIENT).withIdentifierExpansion(true)
+            .withDefaultNullCollation(org.apache.calcite.config.NullCollation.LAST))
         .sqlToRelConverterConfig(SqlToRelConverter.config().withExpand(false).withTrimUnusedFields(true))
         .typeSystem(DuckDBSqlDialect.TYPE_SYSTEM)
+        .context(org.apache.calcite.plan.Contexts.of(new org.apache.calcite.config.CalciteConnectionConfigImpl(
+            NULLS_LAST)))
         .defaultSchema(schema)
         .build();
     Planner planner = Frameworks.getPlanner(config);
@@ -104,19 +120,16 @@ public final class CalciteAnalyzer {
       SqlNode parsed = planner.parse(calciteText(sql));
       SqlNode validated = planner.validate(parsed);
       RelRoot relRoot = planner.rel(validated);
-      rel = relRoot.project();
-      if (!relRoot.collation.getFieldCollations().isEmpty() && !(rel instanceof org.apache.calcite.rel.core.Sort)) {
-        // an ORDER BY that RelRoot keeps outside the tree: the split must keep it
-        rel = RelFactories.LOGICAL_BUILDER.create(rel.getCluster(), null).push(rel)
-            .sort(relRoot.collation).build();
-      }
+      rel = relRoot.project(); // the top-level ORDER BY is a Sort in the tree, under this projection
     } catch (Exception | Error e) {
-      return new Analysis(Optional.empty(), "Calcite cannot analyze it: " + firstLine(e));
+      return new Analysis(Optional.empty(), "Calcite cannot analyze it: " + firstLine(e), null);
     }
     try {
-      return new Analysis(Optional.of(optimize(rel)), null);
+      RelNode plain = run(new HepProgramBuilder().addRuleCollection(List.of(CoreRules.PROJECT_MERGE,
+          CoreRules.PROJECT_REMOVE)).build(), rel);
+      return new Analysis(Optional.of(optimize(rel)), null, plain);
     } catch (RuntimeException | AssertionError e) {
-      return new Analysis(Optional.empty(), "Calcite cannot optimize it: " + firstLine(e));
+      return new Analysis(Optional.empty(), "Calcite cannot optimize it: " + firstLine(e), null);
     }
   }
 

@@ -220,13 +220,15 @@ public final class DistributedTables {
 
   /**
    * The shards of a distributed table as parts to read: for each shard, this node's copy if it has
-   * one, else the first alive copy. Empty when {@code table} is not a distributed table.
+   * one, else the first alive copy. Empty when {@code table} is not a distributed table. A name
+   * this member's Raft copy does not know is asked of the leader: a table distributed a moment ago
+   * from another node is readable here at once (this runs only for names the engine did not find).
    */
   public Optional<List<io.quiver.server.query.RemoteTables.Part>> partsOf(String table) {
     if (!cluster.hasRaft()) {
       return Optional.empty();
     }
-    Optional<Definition> d = definitionForRead(table);
+    Optional<Definition> d = definitionForRead(table).or(() -> definition(table));
     if (d.isEmpty()) {
       return Optional.empty();
     }
