@@ -227,6 +227,8 @@ public final class DistributedExplain {
             + ArrowSchemas.quoteIdentifier(p.table()) + (where == null ? "" : " WHERE " + where)});
       }
     }
+    Fragments.calciteDeclined(inner, locator).ifPresent(reason -> rows.add(new String[] {"not split", "this node",
+        "the Calcite planner declined: " + reason + "; the text planner found no split it can prove correct"}));
     String prefix = fetches.isEmpty() ? "tables of other nodes are fetched whole (no pushdown for this statement), "
         + "then this runs here: " : "joins, aggregates and sorts run here over the fetched rows"
         + (reused[0] ? " (the fetch analysis reused from an earlier run of this statement)" : "") + ": ";

@@ -76,6 +76,21 @@ public final class Fragments {
 
   private Fragments() {}
 
+  /**
+   * Why the Calcite planner does not split {@code sql} (its plans are kept, so this does not plan
+   * again after {@link #plan}); empty when it does.
+   */
+  public static Optional<String> calciteDeclined(String sql, RemoteTables.Locator locator) {
+    Map<String, Optional<RemoteTables.Layout>> layouts = new HashMap<>();
+    try {
+      CalcitePlanner.Outcome o = CalcitePlanner.plan(sql, name -> layouts.computeIfAbsent(name, locator::layout)
+          .map(Fragments::info));
+      return o.plan().isPresent() ? Optional.empty() : Optional.ofNullable(o.reason());
+    } catch (RuntimeException e) {
+      return Optional.of(e.toString());
+    }
+  }
+
   /** The split of {@code sql}, checked, or empty when it must be gathered instead. */
   public static Optional<Prepared> plan(DuckDBConnection conn, String sql, RemoteTables.Locator locator) {
     Map<String, Optional<RemoteTables.Layout>> layouts = new HashMap<>();
