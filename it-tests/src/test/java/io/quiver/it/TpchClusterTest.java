@@ -594,7 +594,7 @@ class TpchClusterTest {
         + "JOIN orders o2 ON o1.o_custkey = o2.o_custkey AND o1.o_orderdate < o2.o_orderdate WHERE o1.o_orderstatus "
         + "= 'F' GROUP BY o1.o_orderpriority ORDER BY o1.o_orderpriority";
     List<List<String>> plan = ItSql.query(port, "EXPLAIN " + pairs);
-    assertTrue(plan.get(0).get(2).startsWith("hash-shuffled join: every side repartitioned by hash of its join column "
+    assertTrue(plan.get(0).get(2).startsWith("planned by Calcite: hash-shuffled join: every side repartitioned by hash of its join column "
         + "into one bucket per fragment: orders on o_custkey;") && plan.get(0).get(2).contains("3 fragment(s), one "
         + "hash bucket each"), plan.toString());
     List<List<String>> sends = plan.stream().filter(r -> r.get(0).equals("shuffle")).toList();
@@ -630,7 +630,7 @@ class TpchClusterTest {
       ItSql.eventually("a hash-shuffled join of visits and purchases", true, () -> {
         analyzed.clear();
         analyzed.addAll(ItSql.query(port, "EXPLAIN ANALYZE " + join));
-        return analyzed.get(0).get(4).startsWith("hash-shuffled join: every side repartitioned by hash of its join "
+        return analyzed.get(0).get(4).startsWith("planned by Calcite: hash-shuffled join: every side repartitioned by hash of its join "
             + "column into one bucket per fragment: visits on user_id, purchases on user_id;");
       });
       assertEquals(5000, analyzed.stream().filter(r -> r.get(0).equals("shuffle")).mapToLong(r -> Long.parseLong(
@@ -641,7 +641,7 @@ class TpchClusterTest {
       String left = "SELECT v.page, count(p.id) AS bought, count(*) AS n FROM visits v LEFT JOIN purchases p ON "
           + "v.user_id = p.user_id AND p.amount > 90 GROUP BY v.page ORDER BY v.page";
       ItSql.eventually("a hash-shuffled LEFT JOIN of visits and purchases", true, () -> ItSql.query(port, "EXPLAIN "
-          + left).get(0).get(2).startsWith("hash-shuffled join: every side repartitioned by hash of its join column "
+          + left).get(0).get(2).startsWith("planned by Calcite: hash-shuffled join: every side repartitioned by hash of its join column "
           + "into one bucket per fragment: visits on user_id, purchases on user_id;"));
       assertSameAsOracle(port, left);
       assertSameAsOracle(nodes.get(2).port(), "SELECT count(*) AS n, min(v.id) AS first_visit, max(p.amount) AS top "

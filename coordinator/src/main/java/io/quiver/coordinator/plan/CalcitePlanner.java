@@ -102,6 +102,8 @@ public final class CalcitePlanner {
   private enum Placement { IN_PLACE, WHOLE, SHUFFLED }
 
   private static final int PLANS_KEPT = 256;
+  /** A broadcast of a partitioned table of at least 1/2 of the anchor's rows: try a hash-shuffled join instead. */
+  private static final long REPARTITION_RATIO = 2;
   private static final Map<String, Outcome> PLANS = Collections.synchronizedMap(
       new LinkedHashMap<>(16, 0.75f, true) {
         @Override
@@ -117,8 +119,12 @@ public final class CalcitePlanner {
   private TableInfo anchor;
   private boolean completeGroups;
 
-  private CalcitePlanner(Map<String, TableInfo> tables) {
+  /** True when every partitioned table is hash-shuffled on its join column (see {@link #planUncached}). */
+  private final boolean repartition;
+
+  private CalcitePlanner(Map<String, TableInfo> tables, boolean repartition) {
     this.tables = tables;
+    this.repartition = repartition;
   }
 
   /**
@@ -155,13 +161,32 @@ public final class CalcitePlanner {
     if (analysis.rel().isEmpty()) {
       return new Outcome(Optional.empty(), analysis.failure());
     }
+    Outcome inPlace = split(named, analysis, false);
+    if (inPlace.plan().map(p -> !broadcastsLarge(p, named)).orElse(false)) {
+      return inPlace;
+    }
+    // no anchor in place, or one that broadcasts a partitioned table of comparable size: a hash-shuffled join of
+    // every side, when the joins allow it
+    Outcome hashed = split(named, analysis, true);
+    return hashed.plan().isPresent() ? hashed : inPlace;
+  }
+
+  private static Outcome split(Map<String, TableInfo> named, CalciteAnalyzer.Analysis analysis, boolean repartition) {
     try {
-      return new Outcome(Optional.of(new CalcitePlanner(named).split(analysis.rel().get(), analysis.plain())), null);
+      return new Outcome(Optional.of(new CalcitePlanner(named, repartition).split(analysis.rel().get(),
+          analysis.plain())), null);
     } catch (Decline d) {
       return new Outcome(Optional.empty(), d.getMessage());
     } catch (RuntimeException | AssertionError e) {
       return new Outcome(Optional.empty(), "the Calcite planner failed: " + e);
     }
+  }
+
+  /** The plan broadcasts a partitioned table of at least half the anchor's rows. */
+  private static boolean broadcastsLarge(Plan p, Map<String, TableInfo> named) {
+    long anchorRows = named.get(p.anchor()).rows();
+    return p.broadcast().stream().map(named::get).anyMatch(t -> !t.replicated()
+        && t.rows() * REPARTITION_RATIO >= anchorRows);
   }
 
   /**
@@ -219,6 +244,21 @@ public final class CalcitePlanner {
     String finalQuery = sql[1];
     List<String> grouped = new ArrayList<>();
     List<String> broadcast = new ArrayList<>();
+    if (repartition) {
+      if (!shuffled.containsKey(anchor.name()) || !shuffled.keySet().equals(keysOf(Placement.SHUFFLED))) {
+        throw new Decline("a table is not joined to the others on a column it can be hash-shuffled by");
+      }
+      placement.forEach((t, p) -> {
+        if (p == Placement.WHOLE) {
+          broadcast.add(t);
+        }
+      });
+      Map<String, String> bucketed = new LinkedHashMap<>();
+      bucketed.put(anchor.name(), shuffled.get(anchor.name())); // the anchor first
+      bucketed.putAll(shuffled);
+      return new Plan(anchor.name(), List.of(), List.copyOf(broadcast), Collections.unmodifiableMap(bucketed),
+          combine, partialSql, List.of(), "", false, Optional.empty(), true, false, List.of(), finalQuery);
+    }
     grouped.add(anchor.name());
     placement.forEach((t, p) -> {
       if (p == Placement.IN_PLACE && !t.equals(anchor.name())) {
@@ -381,6 +421,9 @@ public final class CalcitePlanner {
       Placement p;
       if (info.replicated()) {
         p = Placement.WHOLE;
+      } else if (repartition) {
+        p = info.name().equals(anchor.name()) || info.rows() >= FragmentPlanner.SHUFFLE_MIN_ROWS
+            && info.rows() * FragmentPlanner.SHUFFLE_RATIO >= anchor.rows() ? Placement.SHUFFLED : Placement.WHOLE;
       } else if (info.group().equals(anchor.group())) {
         p = Placement.IN_PLACE;
       } else if (info.rows() < FragmentPlanner.SHUFFLE_MIN_ROWS
@@ -529,6 +572,9 @@ public final class CalcitePlanner {
       right.columns().forEach((i, c) -> columns.put(i + nLeft, c));
       return new Dist(Kind.PENDING, Set.of(), right.table(), columns);
     }
+    if (left.kind() == Kind.PENDING && right.kind() == Kind.PENDING) {
+      return bucketed(j, left, right, info, nLeft);
+    }
     if (left.kind() == Kind.PENDING || right.kind() == Kind.PENDING) {
       if (left.kind() == Kind.PENDING && right.kind() == Kind.SPLIT) {
         left = shuffle(left, right, info.leftKeys, info.rightKeys);
@@ -598,15 +644,58 @@ public final class CalcitePlanner {
     return out;
   }
 
+  /**
+   * Two shuffle candidates joined on columns of theirs (a hash-shuffled join, {@link #repartition}):
+   * both are routed by hash of those columns into the same buckets, and split on them.
+   */
+  private Dist bucketed(Join j, Dist left, Dist right, JoinInfo info, int nLeft) {
+    if (!repartition) {
+      throw new Decline("tables " + left.table() + " and " + right.table() + " are joined to no rows split by a "
+          + "shard key");
+    }
+    for (int i = 0; i < info.leftKeys.size(); i++) {
+      String a = left.columns().get(info.leftKeys.get(i));
+      String b = right.columns().get(info.rightKeys.get(i));
+      if (a == null || b == null) {
+        continue;
+      }
+      assign(left.table(), a);
+      assign(right.table(), b);
+      Set<Integer> leftKeys = new LinkedHashSet<>();
+      left.columns().forEach((index, c) -> {
+        if (c.equals(a)) {
+          leftKeys.add(index);
+        }
+      });
+      Set<Integer> rightKeys = new LinkedHashSet<>();
+      right.columns().forEach((index, c) -> {
+        if (c.equals(b)) {
+          rightKeys.add(index + nLeft);
+        }
+      });
+      return switch (j.getJoinType()) {
+        case INNER -> Dist.split(equated(union(leftKeys, rightKeys), info, nLeft));
+        case LEFT, SEMI, ANTI -> Dist.split(leftKeys);
+        case RIGHT -> Dist.split(rightKeys);
+        default -> Dist.split(Set.of());
+      };
+    }
+    throw new Decline("tables " + left.table() + " and " + right.table() + " are not joined on columns of theirs");
+  }
+
+  private void assign(String table, String column) {
+    String earlier = shuffled.putIfAbsent(table, column);
+    if (earlier != null && !earlier.equals(column)) {
+      throw new Decline("table " + table + " would be shuffled on two columns");
+    }
+  }
+
   /** A shuffle candidate joined to split rows on a key: it is routed by that column and split on it. */
   private Dist shuffle(Dist pending, Dist split, List<Integer> pendingKeys, List<Integer> splitKeys) {
     for (int i = 0; i < pendingKeys.size(); i++) {
       String column = pending.columns().get(pendingKeys.get(i));
       if (column != null && split.keys().contains(splitKeys.get(i))) {
-        String earlier = shuffled.putIfAbsent(pending.table(), column);
-        if (earlier != null && !earlier.equals(column)) {
-          throw new Decline("table " + pending.table() + " would be shuffled on two columns");
-        }
+        assign(pending.table(), column);
         Set<Integer> keys = new LinkedHashSet<>();
         pending.columns().forEach((index, c) -> {
           if (c.equals(column)) {

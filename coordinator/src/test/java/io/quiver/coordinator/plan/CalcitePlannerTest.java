@@ -173,6 +173,30 @@ class CalcitePlannerTest {
   }
 
   @Test
+  void joinsOnOtherColumnsHashShuffleEverySide() throws SQLException {
+    // no shard key in the join: both sides are routed by hash of their join column into one bucket per fragment
+    FragmentPlanner.Plan p = assertSplitEqualsWhole("SELECT o_user, count(*) AS n, sum(l_price) AS s FROM orders "
+        + "JOIN lines ON o_user = l_no GROUP BY o_user ORDER BY o_user");
+    assertTrue(p.repartitioned() && p.grouped().isEmpty(), p.toString());
+    assertEquals(List.of("lines", "orders"), List.copyOf(p.shuffled().keySet())); // the anchor first
+    assertEquals("l_no", p.shuffled().get("lines"));
+    assertEquals(FragmentPlanner.Combine.COMPLETE_GROUPS, p.combine()); // grouped by the bucket column
+    // a self-join on another column than the key, and a LEFT JOIN
+    p = assertSplitEqualsWhole("SELECT a.o_region, count(*) AS n FROM orders a JOIN orders b ON a.o_user = b.o_user "
+        + "AND a.o_id < b.o_id GROUP BY a.o_region ORDER BY a.o_region");
+    assertEquals(Map.of("orders", "o_user"), p.shuffled());
+    assertSplitEqualsWhole("SELECT o_region, count(l_no) AS n FROM orders LEFT JOIN lines ON o_user = l_no AND "
+        + "l_qty = 2 GROUP BY o_region ORDER BY o_region");
+    p = assertSplitEqualsWhole("SELECT u_tier, count(*) AS n FROM orders, users WHERE o_user = u_id GROUP BY u_tier "
+        + "ORDER BY u_tier");
+    assertEquals(Map.of("orders", "o_user", "users", "u_id"), p.shuffled());
+    // a small table stays broadcast
+    p = assertSplitEqualsWhole("SELECT r_name, count(*) AS n FROM orders JOIN lines ON o_user = l_no JOIN regions ON "
+        + "o_region = r_id GROUP BY r_name ORDER BY r_name");
+    assertEquals(List.of("regions"), p.broadcast());
+  }
+
+  @Test
   void literalConditionsOnTheShardKeyPruneShards() throws SQLException {
     FragmentPlanner.Plan p = assertSplitEqualsWhole("SELECT o_id, count(*) AS n FROM orders JOIN lines ON "
         + "o_id = l_order WHERE o_id IN (3, 5) GROUP BY o_id ORDER BY o_id");
@@ -187,7 +211,7 @@ class CalcitePlannerTest {
 
   @Test
   void declinesWhatOneExchangeCannotDoWithAReason() {
-    assertDeclined("SELECT o_user, count(*) FROM orders JOIN lines ON o_user = l_no GROUP BY o_user",
+    assertDeclined("SELECT o_user, count(*) FROM orders JOIN lines ON o_user < l_no GROUP BY o_user",
         "does not equate their shard keys");
     assertDeclined("SELECT r_name, count(l_no) FROM regions LEFT JOIN orders ON r_id = o_region LEFT JOIN lines ON "
         + "o_id = l_order GROUP BY r_name", "LEFT JOIN of rows every fragment reads whole to split rows");
@@ -196,7 +220,7 @@ class CalcitePlannerTest {
     assertDeclined("SELECT o_id, rank() OVER (PARTITION BY o_user ORDER BY o_total) FROM orders",
         "window functions over split rows");
     assertDeclined("SELECT r_name FROM regions", "no partitioned table");
-    assertDeclined("SELECT u_tier, count(*) FROM orders, users WHERE o_user = u_id GROUP BY u_tier",
+    assertDeclined("SELECT u_tier, count(*) FROM orders, users WHERE o_user < u_id GROUP BY u_tier",
         "table users is not joined on a shard key");
     assertDeclined("SELECT list(o_id) FROM orders", "Calcite cannot analyze it");
     assertDeclined("SELECT o_region, stddev_pop(o_total) FROM orders GROUP BY o_region", "cannot be split");
