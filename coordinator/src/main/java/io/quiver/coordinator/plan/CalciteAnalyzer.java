@@ -154,6 +154,10 @@ public final class CalciteAnalyzer {
             CoreRules.PROJECT_FILTER_VALUES_MERGE))
         .build();
     rel = run(pushDown, rel);
+    // heuristic join order from the catalog's row counts: each inner-join tree is flattened and rebuilt
+    // greedily, smallest results first (LoptOptimizeJoinRule; outer joins stay where they are)
+    rel = run(new HepProgramBuilder().addMatchOrder(HepMatchOrder.BOTTOM_UP)
+        .addRuleInstance(CoreRules.JOIN_TO_MULTI_JOIN).addRuleInstance(CoreRules.MULTI_JOIN_OPTIMIZE).build(), rel);
     rel = new RelFieldTrimmer(null, builder).trim(rel);
     return run(new HepProgramBuilder().addRuleCollection(List.of(CoreRules.PROJECT_MERGE, CoreRules.PROJECT_REMOVE))
         .build(), rel);

@@ -101,6 +101,8 @@ public final class CalcitePlanner {
 
   private enum Placement { IN_PLACE, WHOLE, SHUFFLED }
 
+  private static final String PRESERVES_WHOLE = "an outer join that keeps every row of a side each fragment reads "
+      + "whole, joined to split rows (each fragment would add its own null-extended rows)";
   private static final int PLANS_KEPT = 256;
   /** A broadcast of a partitioned table of at least 1/2 of the anchor's rows: try a hash-shuffled join instead. */
   private static final long REPARTITION_RATIO = 2;
@@ -611,13 +613,14 @@ public final class CalcitePlanner {
       return switch (j.getJoinType()) {
         case INNER -> Dist.split(equated(left.keys(), info, nLeft));
         case LEFT, SEMI, ANTI -> Dist.split(left.keys());
-        default -> throw new Decline(j.getJoinType() + " JOIN of split rows to rows every fragment reads whole");
+        default -> throw new Decline(PRESERVES_WHOLE);
       };
     }
     return switch (j.getJoinType()) {
       case INNER -> Dist.split(equated(rightKeys, info, nLeft));
       case RIGHT -> Dist.split(rightKeys);
-      default -> throw new Decline(j.getJoinType() + " JOIN of rows every fragment reads whole to split rows");
+      case SEMI, ANTI -> throw new Decline("a semi or anti join of rows every fragment reads whole to split rows");
+      default -> throw new Decline(PRESERVES_WHOLE);
     };
   }
 

@@ -214,7 +214,7 @@ class CalcitePlannerTest {
     assertDeclined("SELECT o_user, count(*) FROM orders JOIN lines ON o_user < l_no GROUP BY o_user",
         "does not equate their shard keys");
     assertDeclined("SELECT r_name, count(l_no) FROM regions LEFT JOIN orders ON r_id = o_region LEFT JOIN lines ON "
-        + "o_id = l_order GROUP BY r_name", "LEFT JOIN of rows every fragment reads whole to split rows");
+        + "o_id = l_order GROUP BY r_name", "an outer join that keeps every row of a side each fragment reads whole");
     assertDeclined("SELECT o_user, sum(o_total) FROM orders GROUP BY o_user HAVING sum(o_total) > (SELECT avg(o_total) "
         + "FROM orders)", "needs more than one exchange");
     assertDeclined("SELECT o_id, rank() OVER (PARTITION BY o_user ORDER BY o_total) FROM orders",
