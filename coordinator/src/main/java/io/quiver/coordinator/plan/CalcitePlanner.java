@@ -88,11 +88,27 @@ public final class CalcitePlanner {
     }
   }
 
-  private enum Kind { WHOLE, SPLIT, PENDING }
+  /**
+   * WHOLE, SPLIT and PENDING as above; EXTENDED: an outer join that keeps every row of a whole side
+   * (its columns: {@code keys}), joined to split rows (its columns: {@code nullable}): each fragment
+   * adds a null-extended row for a kept row whose matches are elsewhere. Only an aggregate of the
+   * null-supplying side's values grouped by the kept side's columns may read it: such a row adds
+   * nothing to those aggregates, and the final aggregation adds the fragments' groups up.
+   */
+  private enum Kind { WHOLE, SPLIT, PENDING, EXTENDED }
 
   /** Where a relation lives: {@code keys} for SPLIT; the shuffle candidate's columns for PENDING. */
-  private record Dist(Kind kind, Set<Integer> keys, String table, Map<Integer, String> columns) {
+  private record Dist(Kind kind, Set<Integer> keys, String table, Map<Integer, String> columns,
+      Set<Integer> nullable) {
     static final Dist WHOLE = new Dist(Kind.WHOLE, Set.of(), null, Map.of());
+
+    Dist(Kind kind, Set<Integer> keys, String table, Map<Integer, String> columns) {
+      this(kind, keys, table, columns, Set.of());
+    }
+
+    static Dist extended(Set<Integer> kept, Set<Integer> nullable) {
+      return new Dist(Kind.EXTENDED, Set.copyOf(kept), null, Map.of(), Set.copyOf(nullable));
+    }
 
     static Dist split(Set<Integer> keys) {
       return new Dist(Kind.SPLIT, Set.copyOf(keys), null, Map.of());
@@ -120,6 +136,8 @@ public final class CalcitePlanner {
   private final Map<RelNode, Optional<Dist>> derived = new IdentityHashMap<>();
   private TableInfo anchor;
   private boolean completeGroups;
+  /** The exchange's aggregate reads an outer join that keeps a whole side ({@link Kind#EXTENDED}). */
+  private boolean regrouped;
 
   /** True when every partitioned table is hash-shuffled on its join column (see {@link #planUncached}). */
   private final boolean repartition;
@@ -208,6 +226,9 @@ public final class CalcitePlanner {
     RelNode x = null;
     if (whole.isPresent()) {
       Dist d = whole.get();
+      if (d.kind() == Kind.EXTENDED) {
+        throw new Decline(PRESERVES_WHOLE);
+      }
       if (d.kind() != Kind.SPLIT) {
         throw new Decline(d.kind() == Kind.PENDING ? "table " + d.table() + " is not joined to the rows of "
             + anchor.name() + " on its shard key" : "no part of it reads the shards of " + anchor.name());
@@ -216,8 +237,9 @@ public final class CalcitePlanner {
     } else {
       x = root;
       while (true) {
-        if ((x instanceof Aggregate || (x instanceof Sort s && s.fetch != null))
-            && derive(x.getInput(0)).map(d -> d.kind() == Kind.SPLIT).orElse(false)) {
+        boolean aggregate = x instanceof Aggregate;
+        if ((aggregate || (x instanceof Sort s && s.fetch != null)) && derive(x.getInput(0)).map(d ->
+            d.kind() == Kind.SPLIT || aggregate && d.kind() == Kind.EXTENDED).orElse(false)) {
           break;
         }
         if (!(x instanceof Project || x instanceof Filter || x instanceof Sort || x instanceof Aggregate)) {
@@ -273,7 +295,7 @@ public final class CalcitePlanner {
       throw new Decline("a large table of another co-location group is not joined on a shard key");
     }
     return new Plan(anchor.name(), List.copyOf(grouped), List.copyOf(broadcast), Map.copyOf(shuffled), combine,
-        partialSql, List.of(), "", false, keyRestriction(root), false, false, List.of(), finalQuery);
+        partialSql, List.of(), "", false, keyRestriction(root), false, regrouped, List.of(), finalQuery);
   }
 
   /**
@@ -475,7 +497,12 @@ public final class CalcitePlanner {
       }
       in.add(d.get());
     }
-    if (n instanceof Filter) {
+    if (n instanceof Filter f) {
+      if (in.get(0).kind() == Kind.EXTENDED && !in.get(0).keys().containsAll(
+          org.apache.calcite.plan.RelOptUtil.InputFinder.bits(f.getCondition()).asList())) {
+        throw new Decline("a condition on the null-supplying side of an outer join that keeps every row of a side "
+            + "each fragment reads whole");
+      }
       return in.get(0);
     }
     if (n instanceof Project p) {
@@ -523,6 +550,20 @@ public final class CalcitePlanner {
     if (in.kind() == Kind.WHOLE) {
       return in;
     }
+    if (in.kind() == Kind.EXTENDED) {
+      Set<Integer> kept = new LinkedHashSet<>();
+      Set<Integer> nullable = new LinkedHashSet<>();
+      for (int i = 0; i < p.getProjects().size(); i++) {
+        RexNode e = p.getProjects().get(i);
+        List<Integer> refs = org.apache.calcite.plan.RelOptUtil.InputFinder.bits(e).asList();
+        if (in.keys().containsAll(refs)) {
+          kept.add(i); // a function of the kept side's columns (or a constant)
+        } else if (in.nullable().containsAll(refs) && nullOnNull(e)) {
+          nullable.add(i);
+        }
+      }
+      return Dist.extended(kept, nullable);
+    }
     Set<Integer> keys = new LinkedHashSet<>();
     Map<Integer, String> columns = new LinkedHashMap<>();
     List<RexNode> exprs = p.getProjects();
@@ -545,6 +586,22 @@ public final class CalcitePlanner {
     if (in.kind() == Kind.WHOLE) {
       return in;
     }
+    if (in.kind() == Kind.EXTENDED) {
+      if (!in.keys().containsAll(a.getGroupSet().asList()) || a.getGroupType() != Aggregate.Group.SIMPLE) {
+        throw new Decline("a GROUP BY on the null-supplying side of an outer join that keeps every row of a side "
+            + "each fragment reads whole");
+      }
+      for (AggregateCall c : a.getAggCallList()) {
+        SqlKind k = c.getAggregation().getKind();
+        if (c.isDistinct() || c.filterArg >= 0 || c.getArgList().isEmpty() || !in.nullable().containsAll(c.getArgList())
+            || !(k == SqlKind.COUNT || k == SqlKind.SUM || k == SqlKind.MIN || k == SqlKind.MAX || k == SqlKind.AVG)) {
+          throw new Decline("an aggregate over an outer join that keeps every row of a side each fragment reads "
+              + "whole counts the kept side (COUNT(*), DISTINCT, FILTER, or not the null-supplying side's values)");
+        }
+      }
+      regrouped = true;
+      return null; // partial aggregates per fragment, their groups added up at the end
+    }
     if (a.getGroupType() != Aggregate.Group.SIMPLE) {
       throw new Decline("GROUPING SETS over split rows");
     }
@@ -565,6 +622,10 @@ public final class CalcitePlanner {
   private Dist join(Join j, Dist left, Dist right) {
     JoinInfo info = j.analyzeCondition();
     int nLeft = j.getLeft().getRowType().getFieldCount();
+    if (left.kind() == Kind.EXTENDED || right.kind() == Kind.EXTENDED) {
+      throw new Decline("the rows of an outer join that keeps every row of a side each fragment reads whole, "
+          + "joined again");
+    }
     if (left.kind() == Kind.PENDING && right.kind() == Kind.WHOLE
         && (j.getJoinType() == JoinRelType.INNER || j.getJoinType() == JoinRelType.LEFT)) {
       return left; // still to be routed by its own column
@@ -609,19 +670,44 @@ public final class CalcitePlanner {
         default -> Dist.split(Set.of());
       };
     }
+    int n = j.getRowType().getFieldCount();
     if (leftSplit) {
       return switch (j.getJoinType()) {
         case INNER -> Dist.split(equated(left.keys(), info, nLeft));
         case LEFT, SEMI, ANTI -> Dist.split(left.keys());
+        case RIGHT -> Dist.extended(range(nLeft, n), range(0, nLeft));
         default -> throw new Decline(PRESERVES_WHOLE);
       };
     }
     return switch (j.getJoinType()) {
       case INNER -> Dist.split(equated(rightKeys, info, nLeft));
       case RIGHT -> Dist.split(rightKeys);
+      case LEFT -> Dist.extended(range(0, nLeft), range(nLeft, n));
       case SEMI, ANTI -> throw new Decline("a semi or anti join of rows every fragment reads whole to split rows");
       default -> throw new Decline(PRESERVES_WHOLE);
     };
+  }
+
+  private static Set<Integer> range(int from, int to) {
+    Set<Integer> out = new LinkedHashSet<>();
+    for (int i = from; i < to; i++) {
+      out.add(i);
+    }
+    return out;
+  }
+
+  /** NULL when any column it reads is: a column, or arithmetic and casts of such (and constants). */
+  private static boolean nullOnNull(RexNode e) {
+    if (e instanceof RexInputRef || e instanceof RexLiteral) {
+      return true;
+    }
+    if (e instanceof RexCall call && (call.getKind() == SqlKind.PLUS || call.getKind() == SqlKind.MINUS
+        || call.getKind() == SqlKind.TIMES || call.getKind() == SqlKind.DIVIDE || call.getKind() == SqlKind.CAST
+        || call.getKind() == SqlKind.MINUS_PREFIX)) {
+      return call.getOperands().stream().allMatch(CalcitePlanner::nullOnNull)
+          && !org.apache.calcite.plan.RelOptUtil.InputFinder.bits(call).isEmpty();
+    }
+    return false;
   }
 
   /**

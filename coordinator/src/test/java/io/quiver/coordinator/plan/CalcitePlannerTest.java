@@ -197,6 +197,30 @@ class CalcitePlannerTest {
   }
 
   @Test
+  void outerJoinsKeepingAWholeSideAreRegroupedByTheFinalAggregation() throws SQLException {
+    // regions (replicated) LEFT JOIN orders (split): each fragment adds a null-extended row for a region whose
+    // orders are elsewhere; aggregates of the orders' values ignore it, the final aggregation adds the groups up
+    FragmentPlanner.Plan p = assertSplitEqualsWhole("SELECT r_name, count(o_id) AS n, sum(o_total) AS t, "
+        + "avg(o_total) AS a, max(o_date) AS last, min(o_total * 2) AS low FROM regions LEFT JOIN orders ON r_id = "
+        + "o_region AND o_total > 90 AND o_region < 6 GROUP BY r_name ORDER BY r_name");
+    assertTrue(p.regrouped() && p.combine() == FragmentPlanner.Combine.PARTIAL_AGGREGATE, p.toString());
+    // TPC-H Q13's shape: the counts per kept row, then an aggregate of those counts on the coordinator
+    assertSplitEqualsWhole("SELECT c, count(*) AS k FROM (SELECT r_id, count(o_id) AS c FROM regions LEFT JOIN "
+        + "orders ON r_id = o_region AND o_total > 90 AND o_region < 6 GROUP BY r_id) AS t GROUP BY c ORDER BY c");
+    // what a null-extended row would change
+    assertDeclined("SELECT r_name, count(*) FROM regions LEFT JOIN orders ON r_id = o_region GROUP BY r_name",
+        "counts the kept side");
+    assertDeclined("SELECT o_user, count(r_id) FROM regions LEFT JOIN orders ON r_id = o_region GROUP BY o_user",
+        "a GROUP BY on the null-supplying side");
+    assertDeclined("SELECT r_name, count(o_id) FROM regions LEFT JOIN orders ON r_id = o_region WHERE o_total IS NULL "
+        + "GROUP BY r_name", "a condition on the null-supplying side");
+    assertDeclined("SELECT r_name, count(DISTINCT o_user) FROM regions LEFT JOIN orders ON r_id = o_region "
+        + "GROUP BY r_name", "counts the kept side");
+    assertDeclined("SELECT r_name, o_id FROM regions LEFT JOIN orders ON r_id = o_region",
+        "an outer join that keeps every row of a side each fragment reads whole");
+  }
+
+  @Test
   void literalConditionsOnTheShardKeyPruneShards() throws SQLException {
     FragmentPlanner.Plan p = assertSplitEqualsWhole("SELECT o_id, count(*) AS n FROM orders JOIN lines ON "
         + "o_id = l_order WHERE o_id IN (3, 5) GROUP BY o_id ORDER BY o_id");
