@@ -52,7 +52,7 @@ import org.apache.calcite.tools.RelBuilder;
  * then plans it another way.
  */
 public final class CalciteAnalyzer {
-  /** DuckDB's SQL as Calcite writes it; {@code INTERVAL} literals are folded before unparsing. */
+  /** DuckDB's SQL as Calcite writes it. */
   public static final SqlDialect DIALECT = DuckDBSqlDialect.DEFAULT;
 
   /** DuckDB sorts NULLs last in both directions; Calcite's default puts them first in DESC. */
@@ -65,7 +65,6 @@ public final class CalciteAnalyzer {
 
   private static final Pattern DECIMAL = Pattern.compile("DECIMAL\\((\\d+),\\s*(\\d+)\\)");
 
-  /** The outcome: the optimized plan, or the reason there is none. */
   /**
    * The outcome: the optimized plan, or the reason there is none; {@code plain} is the plan as
    * written (sub-queries kept, only projections merged), whose SQL DuckDB optimizes better than
@@ -121,7 +120,7 @@ public final class CalciteAnalyzer {
       SqlNode validated = planner.validate(parsed);
       RelRoot relRoot = planner.rel(validated);
       rel = relRoot.project(); // the top-level ORDER BY is a Sort in the tree, under this projection
-    } catch (Exception | Error e) {
+    } catch (Exception | AssertionError e) {
       return new Analysis(Optional.empty(), "Calcite cannot analyze it: " + firstLine(e), null);
     }
     try {

@@ -11,7 +11,6 @@ import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
@@ -71,12 +70,19 @@ import org.apache.calcite.util.ImmutableBitSet;
  *       other needs the exchange: partial aggregates per fragment (AVG as SUM and COUNT, a DISTINCT
  *       aggregate's groups deduplicated per fragment), final aggregates on the coordinator.</li>
  *   <li>ORDER BY with LIMIT runs per fragment (top-N pushed down) and again on the coordinator.</li>
+ *   <li>An outer join that keeps every row of a whole side, joined to split rows, may be read only
+ *       by the exchange's aggregate, of the null-supplying side's values grouped by the kept side
+ *       ({@link Kind#EXTENDED}).</li>
+ *   <li>When no anchor can stay in place, or it would broadcast a partitioned table of comparable
+ *       size, every large table is hash-shuffled on its join column into one bucket per fragment
+ *       (a hash-shuffled join of every side), and the rules hold with buckets for shards.</li>
  * </ul>
  *
  * <p>The exchange may sit only under a chain of single-input operators up to the root; everything
  * else (an aggregate under a join, window functions over split rows, set operations mixing
  * placements, correlations Calcite could not remove) is declined with a reason, and the caller
- * plans the query another way.
+ * plans the query another way. The SQL is written from the query as written where the operators
+ * above the exchange allow it (see {@link #split}).
  */
 public final class CalcitePlanner {
   /** The plan, or why there is none. */
@@ -97,7 +103,11 @@ public final class CalcitePlanner {
    */
   private enum Kind { WHOLE, SPLIT, PENDING, EXTENDED }
 
-  /** Where a relation lives: {@code keys} for SPLIT; the shuffle candidate's columns for PENDING. */
+  /**
+   * Where a relation lives: {@code keys} for SPLIT (the shard-key or bucket columns) and EXTENDED
+   * (the kept side's columns); {@code table} and its {@code columns} by output position for
+   * PENDING; {@code nullable} for EXTENDED (the null-supplying side's columns).
+   */
   private record Dist(Kind kind, Set<Integer> keys, String table, Map<Integer, String> columns,
       Set<Integer> nullable) {
     static final Dist WHOLE = new Dist(Kind.WHOLE, Set.of(), null, Map.of());
@@ -1093,7 +1103,4 @@ public final class CalcitePlanner {
     };
   }
 
-  static String describe(RelNode rel) {
-    return org.apache.calcite.plan.RelOptUtil.toString(rel).toLowerCase(Locale.ROOT);
-  }
 }
