@@ -136,6 +136,11 @@ public final class QuiverNode implements AutoCloseable {
         }
 
         @Override
+        public boolean calcitePlanner() {
+          return !ClusterService.TEXT_PLANNER.equals(cluster.key(ClusterService.PLANNER_KEY).orElse(null));
+        }
+
+        @Override
         public java.util.Optional<RemoteTables.Layout> layout(String name) {
           return distributed.layout(name);
         }

@@ -163,6 +163,29 @@ class TpchClusterTest {
   }
 
   @Test
+  void thePlannerCanBeSwitchedToTheTextPlannerPerNode() throws Exception {
+    int port = nodes.get(0).port();
+    String q6 = TpchQueries.query(6);
+    assertTrue(ItSql.query(port, "EXPLAIN " + q6).get(0).get(2).startsWith("planned by Calcite: "));
+    SQLException wrong = assertThrows(SQLException.class,
+        () -> ItSql.query(port, "SELECT trex_db_set('planner', 'cost')"));
+    assertTrue(wrong.getMessage().contains("planner must be 'calcite'"), wrong.getMessage());
+    try {
+      ItSql.query(port, "SELECT trex_db_set('planner', 'text')");
+      String plan = ItSql.query(port, "EXPLAIN " + q6).get(0).get(2);
+      assertTrue(plan.startsWith("fragments over the shards of lineitem;") && plan.endsWith("split by the text "
+          + "planner (the Calcite planner declined: switched off on this node (trex_db_set('planner', 'text')))"),
+          plan);
+      assertSameAsOracle(port, q6);
+      // the other nodes keep their own setting
+      assertTrue(ItSql.query(nodes.get(1).port(), "EXPLAIN " + q6).get(0).get(2).startsWith("planned by Calcite: "));
+    } finally {
+      ItSql.query(port, "SELECT trex_db_set('planner', 'calcite')");
+    }
+    assertTrue(ItSql.query(port, "EXPLAIN " + q6).get(0).get(2).startsWith("planned by Calcite: "));
+  }
+
+  @Test
   void plansAreCheckedOnceUntilTheNodeRunsSomethingElseThanAQuery() throws Exception {
     int port = nodes.get(2).port();
     String sql = "SELECT l_returnflag, count(*) AS n, sum(l_quantity) AS q FROM lineitem WHERE l_quantity > 17 "

@@ -118,8 +118,23 @@ public final class ClusterService implements AutoCloseable {
     return membership == null ? null : membership.config();
   }
 
-  /** {@code trex_db_set}: a registry attribute of this node; {@code data_node} switches the data role. */
+  /** {@code trex_db_set('planner', 'calcite' | 'text')}: which planner this node's statements try first. */
+  public static final String PLANNER_KEY = "planner";
+  public static final String TEXT_PLANNER = "text";
+
+  /**
+   * {@code trex_db_set}: a registry attribute of this node; {@code data_node} switches the data
+   * role; {@code planner} chooses the planner ({@code calcite}, the default, or {@code text}).
+   */
   public String set(String key, String value) {
+    if (PLANNER_KEY.equals(key)) {
+      String v = value == null ? "" : value.trim().toLowerCase(java.util.Locale.ROOT);
+      if (!v.equals("calcite") && !v.equals(TEXT_PLANNER)) {
+        throw QuiverException.user(ErrorCode.INVALID_ARGUMENT, "planner must be 'calcite' (the Apache Calcite planner "
+            + "first, the text planner for what it declines) or 'text' (the text planner only), got '%s'", value);
+      }
+      return setKey(key, v);
+    }
     if ("data_node".equals(key)) {
       if (!value.equalsIgnoreCase("true") && !value.equalsIgnoreCase("false")) {
         throw QuiverException.user(ErrorCode.INVALID_ARGUMENT, "data_node must be 'true' or 'false', got '%s'", value);

@@ -81,6 +81,9 @@ public final class Fragments {
    * again after {@link #plan}); empty when it does.
    */
   public static Optional<String> calciteDeclined(String sql, RemoteTables.Locator locator) {
+    if (!locator.calcitePlanner()) {
+      return Optional.of("switched off on this node (trex_db_set('planner', 'text'))");
+    }
     Map<String, Optional<RemoteTables.Layout>> layouts = new HashMap<>();
     try {
       CalcitePlanner.Outcome o = CalcitePlanner.plan(sql, name -> layouts.computeIfAbsent(name, locator::layout)
@@ -98,7 +101,8 @@ public final class Fragments {
     String calciteDeclined = null;
     try {
       FragmentPlanner.Catalog catalog = name -> layouts.computeIfAbsent(name, locator::layout).map(Fragments::info);
-      CalcitePlanner.Outcome calcite = CalcitePlanner.plan(sql, catalog);
+      CalcitePlanner.Outcome calcite = locator.calcitePlanner() ? CalcitePlanner.plan(sql, catalog)
+          : new CalcitePlanner.Outcome(Optional.empty(), "switched off on this node (trex_db_set('planner', 'text'))");
       plan = calcite.plan();
       if (plan.isEmpty()) {
         calciteDeclined = calcite.reason();

@@ -56,6 +56,14 @@ public final class RemoteTables {
     }
 
     /**
+     * Whether the Calcite planner is tried first ({@code trex_db_set('planner', 'calcite')}, the
+     * default); {@code false} plans with the text planner only ({@code 'text'}).
+     */
+    default boolean calcitePlanner() {
+      return true;
+    }
+
+    /**
      * For a fragment: how to fetch the tables it reads from other nodes, as its coordinator worked
      * out (table name, any case → fetch), so that the node does not plan the pulls again; empty to
      * plan them here.
@@ -99,6 +107,11 @@ public final class RemoteTables {
       @Override
       public boolean pushdown() {
         return locator.pushdown();
+      }
+
+      @Override
+      public boolean calcitePlanner() {
+        return locator.calcitePlanner();
       }
 
       @Override
