@@ -168,6 +168,13 @@ class CalcitePlannerTest {
     p = assertSplitEqualsWhole("SELECT count(*) AS n FROM orders WHERE EXISTS (SELECT 1 FROM lines WHERE l_order = "
         + "o_id AND l_qty = 3) AND NOT EXISTS (SELECT 1 FROM lines WHERE l_order = o_id AND l_qty = 1)");
     assertTrue(p.partialSql().contains("NOT EXISTS (SELECT"), p.partialSql());
+    // also beside an IN list (folded back from ORs only in filters without a sub-query, as in TPC-H Q21)
+    p = assertSplitEqualsWhole("SELECT o_region, count(*) AS n FROM orders, regions WHERE o_region = r_id AND "
+        + "r_name IN ('region 1', 'region 2', 'region 3') AND EXISTS (SELECT 1 FROM lines WHERE l_order = o_id AND "
+        + "l_qty = 3) GROUP BY o_region ORDER BY o_region");
+    assertTrue(p.partialSql().contains("EXISTS (SELECT"), p.partialSql());
+    p = assertSplitEqualsWhole("SELECT count(*) AS n FROM lines WHERE l_qty IN (1, 2) OR l_qty = 4");
+    assertTrue(p.partialSql().contains("IN (1, 2, 4)"), p.partialSql());
     assertSplitEqualsWhole("SELECT o_region, sum(o_total) AS t FROM orders WHERE o_total > (SELECT avg(l_price) FROM "
         + "lines WHERE l_order = o_id) GROUP BY o_region ORDER BY o_region");
   }
