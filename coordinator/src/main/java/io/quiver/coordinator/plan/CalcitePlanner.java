@@ -262,6 +262,10 @@ public final class CalcitePlanner {
       combine = x instanceof Aggregate ? Combine.PARTIAL_AGGREGATE
           : completeGroups ? Combine.COMPLETE_GROUPS : Combine.CONCATENATE;
     }
+    if (!shuffled.keySet().equals(keysOf(Placement.SHUFFLED)) || repartition && !shuffled.containsKey(anchor.name())) {
+      throw new Decline(repartition ? "a table is not joined to the others on a column it can be hash-shuffled by"
+          : "a large table of another co-location group is not joined on a shard key");
+    }
     String[] sql = null;
     Optional<RelNode[]> asWritten = corresponding(plain, root, chain, x);
     if (asWritten.isPresent()) {
@@ -279,9 +283,6 @@ public final class CalcitePlanner {
     List<String> grouped = new ArrayList<>();
     List<String> broadcast = new ArrayList<>();
     if (repartition) {
-      if (!shuffled.containsKey(anchor.name()) || !shuffled.keySet().equals(keysOf(Placement.SHUFFLED))) {
-        throw new Decline("a table is not joined to the others on a column it can be hash-shuffled by");
-      }
       placement.forEach((t, p) -> {
         if (p == Placement.WHOLE) {
           broadcast.add(t);
@@ -301,11 +302,8 @@ public final class CalcitePlanner {
         broadcast.add(t);
       }
     });
-    if (!shuffled.keySet().equals(keysOf(Placement.SHUFFLED))) {
-      throw new Decline("a large table of another co-location group is not joined on a shard key");
-    }
     return new Plan(anchor.name(), List.copyOf(grouped), List.copyOf(broadcast), Map.copyOf(shuffled), combine,
-        partialSql, List.of(), "", false, keyRestriction(root), false, regrouped, List.of(), finalQuery);
+        partialSql, List.of(), "", false, keyRestriction(root, scans), false, regrouped, List.of(), finalQuery);
   }
 
   /**
@@ -326,9 +324,9 @@ public final class CalcitePlanner {
     } else {
       RelNode exchanged;
       if (x instanceof Aggregate agg) {
-        RelNode[] parts = splitAggregate(agg);
-        fragment = parts[0];
-        exchanged = parts[2];
+        Cut cut = splitAggregate(agg);
+        fragment = cut.fragment();
+        exchanged = cut.finalRel();
       } else {
         Sort sort = (Sort) x;
         fragment = topN(sort);
@@ -834,8 +832,11 @@ public final class CalcitePlanner {
             null), List.of());
   }
 
-  /** [partial aggregate, scan of its rows, final aggregate with the original's row type]. */
-  private static RelNode[] splitAggregate(Aggregate agg) {
+  /** A split aggregate: the partial aggregate each fragment runs, the final one over their rows. */
+  private record Cut(RelNode fragment, RelNode finalRel) {}
+
+  /** The partial aggregate, and the final one with the original's row type. */
+  private static Cut splitAggregate(Aggregate agg) {
     RelBuilder b = RelFactories.LOGICAL_BUILDER.create(agg.getCluster(), null);
     RexBuilder rex = agg.getCluster().getRexBuilder();
     List<AggregateCall> calls = agg.getAggCallList();
@@ -859,7 +860,6 @@ public final class CalcitePlanner {
             + "and final aggregates");
       }
     }
-    List<String> names = new ArrayList<>();
     for (int i = 0; i < partial.size(); i++) {
       partial.set(i, partial.get(i).as("__quiver_p" + i));
     }
@@ -901,16 +901,15 @@ public final class CalcitePlanner {
         exprs.add(matching(rex, type, rex.makeInputRef(finalAgg, f++)));
       }
     }
-    names.addAll(agg.getRowType().getFieldNames());
-    RelNode finalRel = LogicalProject.create(finalAgg, List.of(), exprs, names, Set.of());
-    return new RelNode[] {fragment, partials, finalRel};
+    RelNode finalRel = LogicalProject.create(finalAgg, List.of(), exprs, agg.getRowType().getFieldNames(), Set.of());
+    return new Cut(fragment, finalRel);
   }
 
   /**
    * DISTINCT aggregates, all of one column: the fragments deduplicate (group by the groups and the
    * column), the coordinator deduplicates again and aggregates.
    */
-  private static RelNode[] splitDistinct(Aggregate agg, RelBuilder b) {
+  private static Cut splitDistinct(Aggregate agg, RelBuilder b) {
     List<AggregateCall> calls = agg.getAggCallList();
     Set<List<Integer>> args = new HashSet<>();
     for (AggregateCall c : calls) {
@@ -934,7 +933,7 @@ public final class CalcitePlanner {
     RelNode finalRel = agg.copy(agg.getTraitSet(), partials, finalGroups, null, calls.stream().map(c -> c.transform(
         org.apache.calcite.util.mapping.Mappings.target(Map.of(column, positions.indexOf(column)),
             agg.getInput().getRowType().getFieldCount(), positions.size()))).toList());
-    return new RelNode[] {fragment, partials, finalRel};
+    return new Cut(fragment, finalRel);
   }
 
   /** {@code e} with exactly {@code type} (a cast only where the type itself differs). */
@@ -954,10 +953,8 @@ public final class CalcitePlanner {
    * once and every output row comes from one of its rows (not under the null-supplying side of an
    * outer join, nor the right side of a semi or anti join).
    */
-  private Optional<KeyRestriction> keyRestriction(RelNode root) {
+  private Optional<KeyRestriction> keyRestriction(RelNode root, List<TableScan> scans) {
     List<TableScan> anchors = new ArrayList<>();
-    List<TableScan> scans = new ArrayList<>();
-    collectScans(root, scans);
     for (TableScan s : scans) {
       if (info(s).name().equals(anchor.name())) {
         anchors.add(s);

@@ -81,17 +81,22 @@ class CalcitePlannerTest {
     try (Statement s = db.createStatement()) {
       s.execute("DROP TABLE IF EXISTS partials");
       for (int f = 0; f < FRAGMENTS; f++) {
-        List<String> ctes = new ArrayList<>();
+        // the fragment as a node runs it (Plan.fragment): its shards of the co-located tables under their own
+        // names, here views over the rows whose key hashes to it; each shuffled table as the rows routed to it
+        Map<String, List<String>> shards = new LinkedHashMap<>();
         for (String g : p.grouped()) {
-          ctes.add(g + " AS (SELECT * FROM main." + g + " WHERE hash(" + TABLES.get(g).partitionColumn() + ") % "
-              + FRAGMENTS + " = " + f + ")");
+          String shard = "__shard_" + g + "_" + f;
+          s.execute("CREATE OR REPLACE VIEW " + shard + " AS SELECT * FROM main." + g + " WHERE hash("
+              + TABLES.get(g).partitionColumn() + ") % " + FRAGMENTS + " = " + f);
+          shards.put(g, List.of(shard));
         }
+        Map<String, String> routed = new LinkedHashMap<>();
         for (Map.Entry<String, String> e : p.shuffled().entrySet()) {
-          ctes.add(e.getKey() + " AS (SELECT * FROM main." + e.getKey() + " WHERE hash(" + e.getValue() + ") % "
-              + FRAGMENTS + " = " + f + ")");
+          s.execute("CREATE OR REPLACE VIEW " + FragmentPlanner.Plan.PULL_PREFIX + e.getKey() + " AS SELECT * FROM "
+              + "main." + e.getKey());
+          routed.put(e.getKey(), "hash(" + e.getValue() + ") % " + FRAGMENTS + " = " + f);
         }
-        String fragment = (ctes.isEmpty() ? "" : "WITH " + String.join(", ", ctes) + " ") + p.partialSql();
-        s.execute((f == 0 ? "CREATE TABLE partials AS " : "INSERT INTO partials ") + fragment);
+        s.execute((f == 0 ? "CREATE TABLE partials AS " : "INSERT INTO partials ") + p.fragment(shards, routed));
       }
     }
     assertEquals(rows(sql), rows(p.finalSql("partials", null, null)), sql + "\n" + p);

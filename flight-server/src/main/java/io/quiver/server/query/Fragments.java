@@ -81,17 +81,25 @@ public final class Fragments {
    * again after {@link #plan}); empty when it does.
    */
   public static Optional<String> calciteDeclined(String sql, RemoteTables.Locator locator) {
-    if (!locator.calcitePlanner()) {
-      return Optional.of("switched off on this node (trex_db_set('planner', 'text'))");
-    }
-    Map<String, Optional<RemoteTables.Layout>> layouts = new HashMap<>();
     try {
-      CalcitePlanner.Outcome o = CalcitePlanner.plan(sql, name -> layouts.computeIfAbsent(name, locator::layout)
-          .map(Fragments::info));
+      CalcitePlanner.Outcome o = calcite(sql, locator, catalog(new HashMap<>(), locator));
       return o.plan().isPresent() ? Optional.empty() : Optional.ofNullable(o.reason());
     } catch (RuntimeException e) {
       return Optional.of(e.toString());
     }
+  }
+
+  /** The cluster tables by name, as {@code locator} places them, each looked up once into {@code layouts}. */
+  private static FragmentPlanner.Catalog catalog(Map<String, Optional<RemoteTables.Layout>> layouts,
+      RemoteTables.Locator locator) {
+    return name -> layouts.computeIfAbsent(name, locator::layout).map(Fragments::info);
+  }
+
+  /** The Calcite planner's outcome, or why it was not tried ({@code trex_db_set('planner', 'text')}). */
+  private static CalcitePlanner.Outcome calcite(String sql, RemoteTables.Locator locator,
+      FragmentPlanner.Catalog catalog) {
+    return locator.calcitePlanner() ? CalcitePlanner.plan(sql, catalog)
+        : new CalcitePlanner.Outcome(Optional.empty(), "switched off on this node (trex_db_set('planner', 'text'))");
   }
 
   /** The split of {@code sql}, checked, or empty when it must be gathered instead. */
@@ -100,9 +108,8 @@ public final class Fragments {
     Optional<FragmentPlanner.Plan> plan;
     String calciteDeclined = null;
     try {
-      FragmentPlanner.Catalog catalog = name -> layouts.computeIfAbsent(name, locator::layout).map(Fragments::info);
-      CalcitePlanner.Outcome calcite = locator.calcitePlanner() ? CalcitePlanner.plan(sql, catalog)
-          : new CalcitePlanner.Outcome(Optional.empty(), "switched off on this node (trex_db_set('planner', 'text'))");
+      FragmentPlanner.Catalog catalog = catalog(layouts, locator);
+      CalcitePlanner.Outcome calcite = calcite(sql, locator, catalog);
       plan = calcite.plan();
       if (plan.isEmpty()) {
         calciteDeclined = calcite.reason();

@@ -50,10 +50,13 @@ class TpchFragmentPlansTest {
   }
 
   /** As a coordinator plans: the Calcite planner first, the text planner when it declines. */
+  /** The TPC-H tables at SF1, in the layout above. */
+  static final FragmentPlanner.Catalog CATALOG = n -> TpchData.TABLES.contains(n) ? Optional.of(info(n, 1))
+      : Optional.empty();
+
   static Optional<FragmentPlanner.Plan> plan(String sql) {
-    FragmentPlanner.Catalog catalog = n -> TpchData.TABLES.contains(n) ? Optional.of(info(n, 1)) : Optional.empty();
-    CalcitePlanner.Outcome calcite = CalcitePlanner.plan(sql, catalog);
-    return calcite.plan().isPresent() ? calcite.plan() : FragmentPlanner.plan(sql, catalog, AGGREGATES);
+    CalcitePlanner.Outcome calcite = CalcitePlanner.plan(sql, CATALOG);
+    return calcite.plan().isPresent() ? calcite.plan() : FragmentPlanner.plan(sql, CATALOG, AGGREGATES);
   }
 
   static String describe(int q) {
@@ -62,7 +65,7 @@ class TpchFragmentPlansTest {
     if (plan.isEmpty()) {
       StringBuilder b = new StringBuilder(head + "gather (no fragment plan: not provably splittable, or a table to "
           + "broadcast is larger than every anchor)\n  (Calcite declined: " + CalcitePlanner.plan(TpchQueries.query(q),
-          n -> TpchData.TABLES.contains(n) ? Optional.of(info(n, 1)) : Optional.empty()).reason() + ")\n");
+          CATALOG).reason() + ")\n");
       // its aggregating common table expressions that split run first (CteSplits)
       io.quiver.coordinator.plan.WithClause.parse(TpchQueries.query(q)).ifPresent(w -> w.ctes().forEach(c ->
           plan(c.body()).filter(p -> p.combine() != FragmentPlanner.Combine.CONCATENATE)
@@ -73,8 +76,7 @@ class TpchFragmentPlansTest {
     }
     FragmentPlanner.Plan p = plan.get();
     if (p.finalQuery() == null) {
-      head += "(Calcite declined: " + CalcitePlanner.plan(TpchQueries.query(q), n -> TpchData.TABLES.contains(n)
-          ? Optional.of(info(n, 1)) : Optional.empty()).reason() + ")\n  ";
+      head += "(Calcite declined: " + CalcitePlanner.plan(TpchQueries.query(q), CATALOG).reason() + ")\n  ";
     }
     return head + p.strategy() + "\n  partial: " + p.partialSql().replaceAll("\\s+", " ") + "\n  final: "
         + p.finalSql("partials", null, null).replaceAll("\\s+", " ")
