@@ -141,6 +141,12 @@ public final class QuiverNode implements AutoCloseable {
         }
 
         @Override
+        public long stageRowsMaxBytes() {
+          return cluster.key(ClusterService.STAGE_ROWS_KEY).map(Long::parseLong).orElse(
+              RemoteTables.Locator.super.stageRowsMaxBytes());
+        }
+
+        @Override
         public java.util.Optional<RemoteTables.Layout> layout(String name) {
           return distributed.layout(name);
         }

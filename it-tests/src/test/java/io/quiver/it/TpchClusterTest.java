@@ -163,6 +163,58 @@ class TpchClusterTest {
   }
 
   @Test
+  void aggregatesUnderJoinsRunFirstAsStagesWhoseRowsTheNextFragmentsReceive() throws Exception {
+    int port = nodes.get(1).port();
+    String q17 = TpchQueries.query(17);
+    List<List<String>> plan = ItSql.query(port, "EXPLAIN " + q17);
+    List<String> steps = plan.stream().map(r -> r.get(0)).toList();
+    String stage = "\"__quiver_stage_1\"";
+    // the correlated average runs first, as a split of its own: only for the parts the outer query's filter keeps
+    assertEquals("stage __quiver_stage_1", steps.get(0), plan.toString());
+    assertTrue(plan.get(0).get(2).contains("run first as a split of its own, its rows kept here and sent whole to "
+        + "the fragments that read __quiver_stage_1: planned by Calcite: fragments over the shards of lineitem"),
+        plan.toString());
+    int rest = steps.indexOf("plan");
+    assertTrue(rest > 0 && plan.get(rest).get(2).endsWith("it reads the rows of 1 stage(s) above"), plan.toString());
+    assertTrue(plan.subList(1, rest).stream().filter(r -> r.get(0).equals("fragment")).allMatch(r -> r.get(2)
+        .contains("'Brand#23'") && !r.get(2).contains(stage)), plan.toString());
+    assertTrue(plan.subList(rest, plan.size()).stream().filter(r -> r.get(0).equals("fragment")).count() == 3
+        && plan.subList(rest, plan.size()).stream().filter(r -> r.get(0).equals("fragment")).allMatch(r -> r.get(2)
+        .contains("INNER JOIN " + stage)), plan.toString());
+    // EXPLAIN ANALYZE: the stage's rows (one per part of the filter that has lines), then the rest
+    List<List<String>> analyzed = ItSql.query(port, "EXPLAIN ANALYZE " + q17);
+    assertEquals(List.of("stage __quiver_stage_1", "this node", oracleCount("SELECT count(DISTINCT l_partkey) FROM "
+        + "lineitem, part WHERE l_partkey = p_partkey AND p_brand = 'Brand#23' AND p_container = 'MED BOX'")),
+        analyzed.get(0).subList(0, 3), analyzed.toString());
+    assertTrue(analyzed.get(0).get(4).contains("bytes of Arrow IPC each"), analyzed.toString());
+    assertEquals("1", analyzed.stream().filter(r -> r.get(0).equals("final")).reduce((a, b) -> b).orElseThrow().get(2),
+        analyzed.toString());
+    assertSameAsOracle(port, q17);
+    // a scalar sub-query (one row) and a NOT EXISTS: two stages, then the rest
+    String q22 = TpchQueries.query(22);
+    List<String> q22Steps = ItSql.query(port, "EXPLAIN " + q22).stream().map(r -> r.get(0)).toList();
+    assertTrue(q22Steps.containsAll(List.of("stage __quiver_stage_1", "stage __quiver_stage_2", "plan")),
+        q22Steps.toString());
+    assertSameAsOracle(port, q22);
+    // a stage with more rows than may be sent on: the statement is gathered instead, never truncated
+    SQLException wrong = assertThrows(SQLException.class,
+        () -> ItSql.query(port, "SELECT trex_db_set('stage_rows_max_bytes', '0')"));
+    assertTrue(wrong.getMessage().contains("stage_rows_max_bytes must be a positive number of bytes"),
+        wrong.getMessage());
+    try {
+      ItSql.query(port, "SELECT trex_db_set('stage_rows_max_bytes', '100')");
+      List<List<String>> tooLarge = ItSql.query(port, "EXPLAIN ANALYZE " + q17);
+      assertTrue(tooLarge.get(0).get(4).endsWith("its rows take more than 100 bytes of Arrow IPC "
+          + "(stage_rows_max_bytes): the statement runs gathered instead"), tooLarge.toString());
+      assertEquals("gather", tooLarge.get(tooLarge.size() - 1).get(0), tooLarge.toString());
+      assertEquals("1", tooLarge.get(tooLarge.size() - 1).get(2), tooLarge.toString());
+      assertSameAsOracle(port, q17);
+    } finally {
+      ItSql.query(port, "SELECT trex_db_set('stage_rows_max_bytes', '" + (64L << 20) + "')");
+    }
+  }
+
+  @Test
   void thePlannerCanBeSwitchedToTheTextPlannerPerNode() throws Exception {
     int port = nodes.get(0).port();
     String q6 = TpchQueries.query(6);
@@ -455,6 +507,16 @@ class TpchClusterTest {
     // Q17, with a part filter that finds some lines at this scale factor
     String q17 = TpchQueries.query(17).replace("p_container = 'MED BOX'", "p_size < 10");
     assertTrue(q17.contains("p_size < 10"), q17);
+    // the gather path: with the text planner, which splits none of Q17, Q20 and Q11 (Calcite runs them as stages)
+    ItSql.query(port, "SELECT trex_db_set('planner', 'text')");
+    try {
+      gatheredFetchesOnlyTheRowsWhoseKeysItsSelectiveSideHas(port, q17);
+    } finally {
+      ItSql.query(port, "SELECT trex_db_set('planner', 'calcite')");
+    }
+  }
+
+  private void gatheredFetchesOnlyTheRowsWhoseKeysItsSelectiveSideHas(int port, String q17) throws Exception {
     // Q17 is gathered: part is fetched first with its own filter, then lineitem only for the keys part brought
     List<List<String>> plan = ItSql.query(port, "EXPLAIN " + q17);
     List<List<String>> partScans = plan.stream().filter(r -> r.get(0).equals("scan part")).toList();

@@ -152,9 +152,16 @@ public final class CalcitePlanner {
   /** True when every partitioned table is hash-shuffled on its join column (see {@link #planUncached}). */
   private final boolean repartition;
 
-  private CalcitePlanner(Map<String, TableInfo> tables, boolean repartition) {
+  /**
+   * True when a tree whose every input is whole may run as one fragment on a node holding its
+   * largest replicated table (the rest of a staged plan over the stages' rows).
+   */
+  private final boolean oneFragment;
+
+  private CalcitePlanner(Map<String, TableInfo> tables, boolean repartition, boolean oneFragment) {
     this.tables = tables;
     this.repartition = repartition;
+    this.oneFragment = oneFragment;
   }
 
   /**
@@ -191,25 +198,411 @@ public final class CalcitePlanner {
     if (analysis.rel().isEmpty()) {
       return new Outcome(Optional.empty(), analysis.failure());
     }
-    Outcome inPlace = split(named, analysis, false);
+    return splitTree(named, analysis.rel().get(), analysis.plain(), false);
+  }
+
+  /**
+   * The plan of {@code root} with its anchor in place, or, when there is none or it broadcasts a
+   * partitioned table of comparable size, a hash-shuffled join of every side if the joins allow it.
+   * {@code plain}: the same tree as written, or null to write the SQL from {@code root}.
+   */
+  private static Outcome splitTree(Map<String, TableInfo> named, RelNode root, RelNode plain, boolean oneFragment) {
+    Outcome inPlace = split(named, root, plain, false, oneFragment);
     if (inPlace.plan().map(p -> !broadcastsLarge(p, named)).orElse(false)) {
       return inPlace;
     }
-    // no anchor in place, or one that broadcasts a partitioned table of comparable size: a hash-shuffled join of
-    // every side, when the joins allow it
-    Outcome hashed = split(named, analysis, true);
+    Outcome hashed = split(named, root, plain, true, false);
     return hashed.plan().isPresent() ? hashed : inPlace;
   }
 
-  private static Outcome split(Map<String, TableInfo> named, CalciteAnalyzer.Analysis analysis, boolean repartition) {
+  private static Outcome split(Map<String, TableInfo> named, RelNode root, RelNode plain, boolean repartition,
+      boolean oneFragment) {
     try {
-      return new Outcome(Optional.of(new CalcitePlanner(named, repartition).split(analysis.rel().get(),
-          analysis.plain())), null);
+      return new Outcome(Optional.of(new CalcitePlanner(named, repartition, oneFragment).split(root, plain)), null);
     } catch (Decline d) {
       return new Outcome(Optional.empty(), d.getMessage());
     } catch (RuntimeException | AssertionError e) {
       return new Outcome(Optional.empty(), "the Calcite planner failed: " + e);
     }
+  }
+
+  // ------------------------------------------------------------------------------------------ stages
+
+  /** The name prefix of a stage's rows: a table on the coordinator, sent to the fragments that read it. */
+  public static final String STAGE_PREFIX = "__quiver_stage_";
+  /** Aggregates that may run as stages at most: every subset of these is tried. */
+  private static final int STAGE_CANDIDATES_MAX = 6;
+  /** Stages of stages at most this deep. */
+  private static final int STAGE_DEPTH_MAX = 3;
+  private static final Map<String, StagedOutcome> STAGED = Collections.synchronizedMap(
+      new LinkedHashMap<>(16, 0.75f, true) {
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<String, StagedOutcome> eldest) {
+          return size() > PLANS_KEPT;
+        }
+      });
+
+  /**
+   * A stage: an aggregate of the statement computed first, by a split of its own ({@code plan},
+   * over {@code sql}: the aggregate alone, its columns named as in the plan), its rows kept under
+   * {@code name} on the coordinator and sent whole to the fragments of every later split that
+   * reads them. Its own plan may read earlier stages.
+   */
+  public record Stage(String name, String sql, Plan plan) {}
+
+  /** The stages in the order they run, and the plan of the statement over their rows. */
+  public record Staged(List<Stage> stages, Plan rest) {}
+
+  /** The staged plan, or why there is none. */
+  public record StagedOutcome(Optional<Staged> staged, String reason) {}
+
+  /**
+   * {@code sql} as more than one exchange: the aggregates that the one-exchange plan cannot place
+   * (an aggregate under a join, a scalar sub-query's aggregate) run first, each as a split whose
+   * rows the coordinator gathers and then sends to the fragments of the next split (a broadcast of
+   * an intermediate result). The fewest stages that make the rest splittable are chosen; a stage
+   * may have stages of its own. Kept per statement text and table state, as {@link #plan}.
+   */
+  public static StagedOutcome staged(String sql, FragmentPlanner.Catalog catalog) {
+    Map<String, TableInfo> named = CalciteAnalyzer.tablesNamed(sql, catalog);
+    String key = sql + '\u0000' + named;
+    StagedOutcome cached = STAGED.get(key);
+    if (cached != null) {
+      return cached;
+    }
+    StagedOutcome outcome = stagedUncached(sql, named);
+    STAGED.put(key, outcome);
+    return outcome;
+  }
+
+  private static StagedOutcome stagedUncached(String sql, Map<String, TableInfo> named) {
+    if (named.values().stream().allMatch(TableInfo::replicated)) {
+      return new StagedOutcome(Optional.empty(), "it reads no partitioned table");
+    }
+    CalciteAnalyzer.Analysis analysis = CalciteAnalyzer.analyze(sql, named);
+    if (analysis.rel().isEmpty()) {
+      return new StagedOutcome(Optional.empty(), analysis.failure());
+    }
+    List<Stage> stages = new ArrayList<>();
+    try {
+      Plan rest = stagedPlan(named, analysis.rel().get(), stages, 0);
+      if (stages.isEmpty()) {
+        return new StagedOutcome(Optional.empty(), "it needs no stage");
+      }
+      return new StagedOutcome(Optional.of(new Staged(List.copyOf(stages), rest)), null);
+    } catch (Decline d) {
+      return new StagedOutcome(Optional.empty(), d.getMessage());
+    } catch (RuntimeException | AssertionError e) {
+      return new StagedOutcome(Optional.empty(), "the Calcite planner failed: " + e);
+    }
+  }
+
+  /**
+   * The plan of {@code root}, with the stages it needs appended to {@code stages} (their own
+   * stages first): the tree's own plan when it has one, else the first subset of its candidate
+   * aggregates, smallest first, that makes it splittable once they are stages.
+   */
+  private static Plan stagedPlan(Map<String, TableInfo> named, RelNode root, List<Stage> stages, int depth) {
+    Outcome direct = splitTree(named, root, null, true);
+    if (direct.plan().isPresent()) {
+      return direct.plan().get();
+    }
+    if (depth >= STAGE_DEPTH_MAX) {
+      throw new Decline(direct.reason() + " (and stages nest deeper than " + STAGE_DEPTH_MAX + ")");
+    }
+    List<RelNode> candidates = new ArrayList<>();
+    stageCandidates(root, true, named, candidates);
+    if (candidates.isEmpty()) {
+      throw new Decline(direct.reason());
+    }
+    if (candidates.size() > STAGE_CANDIDATES_MAX) {
+      candidates = candidates.subList(0, STAGE_CANDIDATES_MAX);
+    }
+    List<Integer> subsets = new ArrayList<>();
+    for (int m = 1; m < 1 << candidates.size(); m++) {
+      subsets.add(m);
+    }
+    subsets.sort(java.util.Comparator.comparingInt(Integer::bitCount)); // fewest stages first
+    String reason = direct.reason();
+    for (int m : subsets) {
+      List<Stage> tried = new ArrayList<>(stages);
+      Map<RelNode, RelNode> scans = new IdentityHashMap<>();
+      try {
+        for (int i = 0; i < candidates.size(); i++) {
+          if ((m & 1 << i) != 0) {
+            RelNode c = candidates.get(i);
+            RelNode computed = c;
+            Plan own = null;
+            Optional<RelNode> reduced = reduced(root, c, named);
+            if (reduced.isPresent()) {
+              List<Stage> attempt = new ArrayList<>(tried);
+              try {
+                own = stagedPlan(named, reduced.get(), attempt, depth + 1);
+                computed = reduced.get();
+                tried.clear();
+                tried.addAll(attempt);
+              } catch (Decline d) {
+                own = null; // the reduction cannot be split with it: the whole aggregate, then
+              }
+            }
+            if (own == null) {
+              own = stagedPlan(named, c, tried, depth + 1);
+            }
+            String name = STAGE_PREFIX + (tried.size() + 1);
+            tried.add(new Stage(name, stageSql(computed, name), own));
+            scans.put(c, LogicalTableScan.create(c.getCluster(), RelOptTableImpl.create(null, c.getRowType(),
+                List.of(name), (org.apache.calcite.linq4j.tree.Expression) null), List.of()));
+          }
+        }
+      } catch (Decline d) {
+        continue; // a stage of this subset cannot be split itself
+      }
+      Outcome rest = splitTree(named, replaced(root, scans), null, true);
+      if (rest.plan().isPresent()) {
+        stages.clear();
+        stages.addAll(tried);
+        return rest.plan().get();
+      }
+      reason = rest.reason();
+    }
+    throw new Decline(reason + " (also with its aggregates run first as stages)");
+  }
+
+  /**
+   * The stage aggregate {@code c} reduced to the groups its consumer can use (a semi-join
+   * reduction, as magic sets and dynamic filters do): when {@code c} reaches a join only through
+   * projections and filters, on a side whose unmatched rows the join drops, and the join equates
+   * one of {@code c}'s group columns ({@code =}, not null-safe) with a column whose every value
+   * comes from a filtered table (followed through projections, filters, inner and semi join
+   * equalities and group columns), {@code c}'s input keeps only the rows whose group column is
+   * among that table's filtered values. Among such tables, the smallest. Empty when there is none.
+   */
+  private static Optional<RelNode> reduced(RelNode root, RelNode c, Map<String, TableInfo> named) {
+    if (!(c instanceof Aggregate agg) || agg.getGroupType() != Aggregate.Group.SIMPLE) {
+      return Optional.empty();
+    }
+    List<RelNode> path = new ArrayList<>();
+    if (!pathTo(root, c, path)) {
+      return Optional.empty();
+    }
+    // path: root ... c; the nearest join above c, with only projections and filters between
+    for (int i = path.size() - 2; i >= 0; i--) {
+      RelNode at = path.get(i);
+      if (at instanceof Project || at instanceof Filter) {
+        continue;
+      }
+      if (!(at instanceof Join j)) {
+        return Optional.empty();
+      }
+      boolean cLeft = j.getLeft() == path.get(i + 1);
+      boolean drops = switch (j.getJoinType()) {
+        case INNER -> true;
+        case LEFT, SEMI, ANTI -> !cLeft;
+        case RIGHT -> cLeft;
+        default -> false;
+      };
+      if (!drops) {
+        return Optional.empty();
+      }
+      JoinInfo strict = JoinInfo.createWithStrictEquality(j.getLeft(), j.getRight(), j.getCondition());
+      Origin best = null;
+      int bestGroup = -1;
+      for (int k = 0; k < strict.leftKeys.size(); k++) {
+        int mine = cLeft ? strict.leftKeys.get(k) : strict.rightKeys.get(k);
+        int theirs = cLeft ? strict.rightKeys.get(k) : strict.leftKeys.get(k);
+        int column = columnBelow(path.subList(i + 1, path.size()), mine);
+        if (column < 0 || column >= agg.getGroupCount()) {
+          continue;
+        }
+        List<Origin> origins = new ArrayList<>();
+        origins(cLeft ? j.getRight() : j.getLeft(), theirs, named, origins, 0);
+        long largest = largestPartitioned(agg, named);
+        for (Origin o : origins) {
+          // only a table the stage reads whole (replicated, or broadcast as small), or it would need a stage itself
+          boolean whole = o.replicated() || o.rows() < FragmentPlanner.SHUFFLE_MIN_ROWS
+              || o.rows() * FragmentPlanner.SHUFFLE_RATIO < largest;
+          if (o.filtered() && whole && (best == null || o.rows() < best.rows())) {
+            best = o;
+            bestGroup = column;
+          }
+        }
+      }
+      if (best == null) {
+        return Optional.empty();
+      }
+      RelBuilder b = RelFactories.LOGICAL_BUILDER.create(agg.getCluster(), null);
+      int inputColumn = agg.getGroupSet().nth(bestGroup);
+      // a join with the distinct values: Calcite writes a semi-join over a sub-select with two aliases
+      int fields = agg.getInput().getRowType().getFieldCount();
+      b.push(agg.getInput());
+      b.push(best.block()).project(b.field(best.column())).distinct();
+      b.join(JoinRelType.INNER, b.equals(b.field(2, 0, inputColumn), b.field(2, 1, 0)));
+      List<RexNode> kept = new ArrayList<>();
+      for (int f = 0; f < fields; f++) {
+        kept.add(b.field(f));
+      }
+      b.project(kept, agg.getInput().getRowType().getFieldNames(), true);
+      return Optional.of(agg.copy(agg.getTraitSet(), List.of(b.build())));
+    }
+    return Optional.empty();
+  }
+
+  /** A table's rows (a chain of filters and projections over its scan) and the column holding the values. */
+  private record Origin(RelNode block, int column, boolean filtered, long rows, boolean replicated) {}
+
+  /** The rows of the largest partitioned table {@code n} reads. */
+  private static long largestPartitioned(RelNode n, Map<String, TableInfo> named) {
+    if (n instanceof TableScan scan) {
+      List<String> name = scan.getTable().getQualifiedName();
+      TableInfo info = named.get(name.get(name.size() - 1));
+      return info == null || info.replicated() ? 0 : info.rows();
+    }
+    long max = 0;
+    for (RelNode i : n.getInputs()) {
+      max = Math.max(max, largestPartitioned(i, named));
+    }
+    return max;
+  }
+
+  private static boolean pathTo(RelNode n, RelNode target, List<RelNode> path) {
+    path.add(n);
+    if (n == target) {
+      return true;
+    }
+    for (RelNode i : n.getInputs()) {
+      if (pathTo(i, target, path)) {
+        return true;
+      }
+    }
+    path.remove(path.size() - 1);
+    return false;
+  }
+
+  /** Column {@code column} of {@code chain.get(0)} followed down projections and filters to the last node's column. */
+  private static int columnBelow(List<RelNode> chain, int column) {
+    for (int i = 0; i < chain.size() - 1; i++) {
+      RelNode at = chain.get(i);
+      if (at instanceof Project p) {
+        if (!(p.getProjects().get(column) instanceof RexInputRef r)) {
+          return -1;
+        }
+        column = r.getIndex();
+      } else if (!(at instanceof Filter)) {
+        return -1;
+      }
+    }
+    return column;
+  }
+
+  /** The tables whose filtered rows hold every value column {@code col} of {@code n} can have. */
+  private static void origins(RelNode n, int col, Map<String, TableInfo> named, List<Origin> out, int depth) {
+    if (depth > 32) {
+      return;
+    }
+    Optional<Origin> leaf = leafBlock(n, col, named);
+    if (leaf.isPresent()) {
+      out.add(leaf.get());
+      return;
+    }
+    if (n instanceof Project p) {
+      if (p.getProjects().get(col) instanceof RexInputRef r) {
+        origins(p.getInput(), r.getIndex(), named, out, depth + 1);
+      }
+    } else if (n instanceof Filter || n instanceof Sort) {
+      origins(n.getInput(0), col, named, out, depth + 1);
+    } else if (n instanceof Aggregate a && a.getGroupType() == Aggregate.Group.SIMPLE && col < a.getGroupCount()) {
+      origins(a.getInput(), a.getGroupSet().nth(col), named, out, depth + 1);
+    } else if (n instanceof Join j) {
+      int nLeft = j.getLeft().getRowType().getFieldCount();
+      boolean left = col < nLeft;
+      if (left) {
+        origins(j.getLeft(), col, named, out, depth + 1);
+      } else if (j.getJoinType().projectsRight()) {
+        origins(j.getRight(), col - nLeft, named, out, depth + 1);
+      }
+      // an inner or semi join's rows have equal values on both sides of each equality
+      if (j.getJoinType() == JoinRelType.INNER || j.getJoinType() == JoinRelType.SEMI && left) {
+        JoinInfo info = j.analyzeCondition();
+        for (int k = 0; k < info.leftKeys.size(); k++) {
+          if (left && info.leftKeys.get(k) == col) {
+            origins(j.getRight(), info.rightKeys.get(k), named, out, depth + 1);
+          } else if (!left && info.rightKeys.get(k) == col - nLeft) {
+            origins(j.getLeft(), info.leftKeys.get(k), named, out, depth + 1);
+          }
+        }
+      }
+    }
+  }
+
+  /** {@code n} as filters and projections over the scan of a cluster table, with its column {@code col}. */
+  private static Optional<Origin> leafBlock(RelNode n, int col, Map<String, TableInfo> named) {
+    boolean filtered = false;
+    for (RelNode at = n; ; at = at.getInput(0)) {
+      if (at instanceof TableScan scan) {
+        List<String> name = scan.getTable().getQualifiedName();
+        TableInfo info = named.get(name.get(name.size() - 1));
+        return info == null ? Optional.empty() : Optional.of(new Origin(n, col, filtered, info.rows(),
+            info.replicated()));
+      }
+      if (at instanceof Filter f) {
+        filtered |= !RexUtil.SubQueryFinder.containsSubQuery(f);
+      } else if (!(at instanceof Project)) {
+        return Optional.empty();
+      }
+    }
+  }
+
+  /**
+   * The aggregates that read partitioned tables and are not on the chain of single-input operators
+   * under the root (where the one exchange already places them), outermost first.
+   */
+  private static void stageCandidates(RelNode n, boolean onChain, Map<String, TableInfo> named, List<RelNode> out) {
+    if (!onChain && n instanceof Aggregate && readsPartitioned(n, named)
+        && org.apache.calcite.plan.RelOptUtil.getVariablesUsed(n).isEmpty()) {
+      out.add(n);
+      return;
+    }
+    boolean single = n.getInputs().size() == 1;
+    for (RelNode i : n.getInputs()) {
+      stageCandidates(i, onChain && single, named, out);
+    }
+  }
+
+  private static boolean readsPartitioned(RelNode n, Map<String, TableInfo> named) {
+    if (n instanceof TableScan scan) {
+      List<String> name = scan.getTable().getQualifiedName();
+      TableInfo info = named.get(name.get(name.size() - 1));
+      return info != null && !info.replicated();
+    }
+    return n.getInputs().stream().anyMatch(i -> readsPartitioned(i, named));
+  }
+
+  /** {@code n} with the subtrees in {@code scans} replaced by their stage's scan. */
+  private static RelNode replaced(RelNode n, Map<RelNode, RelNode> scans) {
+    RelNode scan = scans.get(n);
+    if (scan != null) {
+      return scan;
+    }
+    List<RelNode> inputs = new ArrayList<>();
+    boolean changed = false;
+    for (RelNode i : n.getInputs()) {
+      RelNode r = replaced(i, scans);
+      changed |= r != i;
+      inputs.add(r);
+    }
+    return changed ? n.copy(n.getTraitSet(), inputs) : n;
+  }
+
+  /** The SQL of a stage: the aggregate alone, its columns renamed to the names its scan has in the plan. */
+  private static String stageSql(RelNode aggregate, String name) {
+    List<String> columns = aggregate.getRowType().getFieldNames().stream().map(FragmentPlanner::quote).toList();
+    return "SELECT * FROM (" + CalciteAnalyzer.toSql(aggregate) + ") AS " + FragmentPlanner.quote(name) + "("
+        + String.join(", ", columns) + ")";
+  }
+
+  private static boolean isStage(TableScan scan) {
+    List<String> name = scan.getTable().getQualifiedName();
+    return name.size() == 1 && name.get(0).startsWith(STAGE_PREFIX);
   }
 
   /** The plan broadcasts a partitioned table of at least half the anchor's rows. */
@@ -231,6 +624,21 @@ public final class CalcitePlanner {
     collectScans(root, scans);
     place(scans);
     Optional<Dist> whole = derive(root);
+    if (anchor.replicated()) {
+      // every input whole (oneFragment): one fragment, on a node holding the anchor, runs all of it
+      if (whole.isEmpty() || whole.get().kind() != Kind.WHOLE) {
+        throw new Decline("it reads no partitioned table");
+      }
+      String[] sql = sql(root, null, 0);
+      List<String> broadcast = new ArrayList<>();
+      placement.forEach((t, p) -> {
+        if (!t.equals(anchor.name())) {
+          broadcast.add(t);
+        }
+      });
+      return new Plan(anchor.name(), List.of(anchor.name()), List.copyOf(broadcast), Map.of(), Combine.CONCATENATE,
+          sql[0], List.of(), "", false, Optional.empty(), false, false, List.of(), sql[1]);
+    }
     Combine combine;
     List<RelNode> chain = new ArrayList<>();
     RelNode x = null;
@@ -267,7 +675,7 @@ public final class CalcitePlanner {
           : "a large table of another co-location group is not joined on a shard key");
     }
     String[] sql = null;
-    Optional<RelNode[]> asWritten = corresponding(plain, root, chain, x);
+    Optional<RelNode[]> asWritten = plain == null ? Optional.empty() : corresponding(plain, root, chain, x);
     if (asWritten.isPresent()) {
       try {
         sql = sql(plain, asWritten.get()[0], chain.size());
@@ -422,7 +830,7 @@ public final class CalcitePlanner {
   }
 
   private static void collectScans(RelNode n, List<TableScan> out) {
-    if (n instanceof TableScan scan) {
+    if (n instanceof TableScan scan && !isStage(scan)) {
       out.add(scan);
     }
     n.getInputs().forEach(i -> collectScans(i, out));
@@ -443,6 +851,14 @@ public final class CalcitePlanner {
       TableInfo info = info(scan);
       if (!info.replicated() && (anchor == null || info.rows() > anchor.rows())) {
         anchor = info;
+      }
+    }
+    if (anchor == null && oneFragment) {
+      for (TableScan scan : scans) {
+        TableInfo info = info(scan);
+        if (anchor == null || info.rows() > anchor.rows()) {
+          anchor = info;
+        }
       }
     }
     if (anchor == null) {
@@ -479,6 +895,9 @@ public final class CalcitePlanner {
 
   /** The placement of {@code n}'s rows; null when they exist only after an exchange. */
   private Dist deriveNew(RelNode n) {
+    if (n instanceof TableScan scan && isStage(scan)) {
+      return Dist.WHOLE; // a stage's rows, sent whole to every fragment
+    }
     if (n instanceof TableScan scan) {
       TableInfo info = info(scan);
       return switch (placement.get(info.name())) {

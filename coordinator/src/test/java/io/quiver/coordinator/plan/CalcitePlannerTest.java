@@ -78,16 +78,54 @@ class CalcitePlannerTest {
     CalcitePlanner.Outcome o = plan(sql);
     assertTrue(o.plan().isPresent(), sql + ": " + o.reason());
     FragmentPlanner.Plan p = o.plan().get();
+    runFragments(p);
+    assertEquals(rows(sql), rows(p.finalSql("partials", null, null)), sql + "\n" + p);
+    return p;
+  }
+
+  /**
+   * Runs the stages as the cluster would, on one DuckDB: each stage's split, its final rows kept in
+   * a table named like the stage (with the columns of its own SQL), then the rest's split; compares
+   * the result with the query itself.
+   */
+  private static CalcitePlanner.Staged assertStagesEqualWhole(String sql) throws SQLException {
+    CalcitePlanner.StagedOutcome o = CalcitePlanner.staged(sql, n -> Optional.ofNullable(TABLES.get(n)));
+    assertTrue(o.staged().isPresent(), sql + ": " + o.reason());
+    try (Statement s = db.createStatement()) {
+      for (CalcitePlanner.Stage stage : o.staged().get().stages()) {
+        runFragments(stage.plan());
+        List<String> names = new ArrayList<>();
+        try (ResultSet rs = s.executeQuery("DESCRIBE " + stage.sql())) {
+          while (rs.next()) {
+            names.add(FragmentPlanner.quote(rs.getString(1)));
+          }
+        }
+        s.execute("CREATE OR REPLACE TABLE " + FragmentPlanner.quote(stage.name()) + " AS SELECT * FROM ("
+            + stage.plan().finalSql("partials", null, null) + ") AS t(" + String.join(", ", names) + ")");
+      }
+    }
+    FragmentPlanner.Plan rest = o.staged().get().rest();
+    runFragments(rest);
+    assertEquals(rows(sql), rows(rest.finalSql("partials", null, null)), sql + "\n" + o.staged().get());
+    return o.staged().get();
+  }
+
+  /**
+   * The fragments of {@code p}, their rows into table {@code partials}: one per hash bucket, or one
+   * over every row when the anchor is replicated.
+   */
+  private static void runFragments(FragmentPlanner.Plan p) throws SQLException {
+    boolean replicatedAnchor = TABLES.get(p.anchor()).partitionColumn() == null;
     try (Statement s = db.createStatement()) {
       s.execute("DROP TABLE IF EXISTS partials");
-      for (int f = 0; f < FRAGMENTS; f++) {
+      for (int f = 0; f < (replicatedAnchor ? 1 : FRAGMENTS); f++) {
         // the fragment as a node runs it (Plan.fragment): its shards of the co-located tables under their own
         // names, here views over the rows whose key hashes to it; each shuffled table as the rows routed to it
         Map<String, List<String>> shards = new LinkedHashMap<>();
         for (String g : p.grouped()) {
           String shard = "__shard_" + g + "_" + f;
-          s.execute("CREATE OR REPLACE VIEW " + shard + " AS SELECT * FROM main." + g + " WHERE hash("
-              + TABLES.get(g).partitionColumn() + ") % " + FRAGMENTS + " = " + f);
+          s.execute("CREATE OR REPLACE VIEW " + shard + " AS SELECT * FROM main." + g + (replicatedAnchor ? ""
+              : " WHERE hash(" + TABLES.get(g).partitionColumn() + ") % " + FRAGMENTS + " = " + f));
           shards.put(g, List.of(shard));
         }
         Map<String, String> routed = new LinkedHashMap<>();
@@ -99,8 +137,6 @@ class CalcitePlannerTest {
         s.execute((f == 0 ? "CREATE TABLE partials AS " : "INSERT INTO partials ") + p.fragment(shards, routed));
       }
     }
-    assertEquals(rows(sql), rows(p.finalSql("partials", null, null)), sql + "\n" + p);
-    return p;
   }
 
   private static List<String> rows(String sql) throws SQLException {
@@ -243,6 +279,32 @@ class CalcitePlannerTest {
     // the anchor under the null-supplying side of an outer join: no pruning
     p = assertSplitEqualsWhole("SELECT count(l_no) AS n FROM orders LEFT JOIN lines ON o_id = l_order AND l_order = 7");
     assertTrue(p.keyRestriction().isEmpty(), p.toString());
+  }
+
+  @Test
+  void aggregatesTheOneExchangeCannotPlaceRunFirstAsStages() throws SQLException {
+    // a scalar sub-query's aggregate: one row, sent to every fragment of the rest (complete groups)
+    String having = "SELECT o_id, sum(l_price) AS s FROM orders JOIN lines ON o_id = l_order GROUP BY o_id "
+        + "HAVING sum(l_price) > (SELECT avg(l_price) * 5 FROM lines) ORDER BY s DESC, o_id LIMIT 20";
+    assertTrue(plan(having).plan().isEmpty(), "needs a stage");
+    CalcitePlanner.Staged st = assertStagesEqualWhole(having);
+    assertEquals(1, st.stages().size(), st.toString());
+    assertTrue(st.rest().partialSql().contains("\"" + CalcitePlanner.STAGE_PREFIX + "1\""), st.rest().partialSql());
+    // a correlated aggregate (TPC-H Q17's shape): computed only for the groups the filtered regions can join
+    CalcitePlanner.Staged q17 = assertStagesEqualWhole("SELECT sum(o_total) AS t FROM orders, regions WHERE "
+        + "o_region = r_id AND r_name LIKE 'region 1%' AND o_total < (SELECT 0.8 * avg(o2.o_total) FROM orders o2 "
+        + "WHERE o2.o_region = r_id)");
+    assertTrue(q17.stages().get(0).sql().contains("LIKE 'region 1%'"), q17.stages().get(0).sql());
+    // several sub-queries, NOT EXISTS among them; NULLs in the correlated column
+    assertStagesEqualWhole("SELECT u_tier, count(*) AS n FROM users WHERE u_id % 5 = 0 AND NOT EXISTS (SELECT 1 "
+        + "FROM orders WHERE o_user = u_id AND o_total > 50) AND u_tier < (SELECT max(o_region) FROM orders) "
+        + "GROUP BY u_tier ORDER BY u_tier");
+    assertStagesEqualWhole("SELECT l_order, l_no FROM lines WHERE l_qty = (SELECT max(l2.l_qty) FROM lines l2 "
+        + "WHERE l2.l_price = lines.l_price) AND l_no < 300 ORDER BY l_no");
+    // the rest reads only a replicated table and a stage: one fragment runs it
+    CalcitePlanner.Staged one = assertStagesEqualWhole("SELECT r_name FROM regions WHERE r_id IN (SELECT o_region "
+        + "FROM orders GROUP BY o_region HAVING count(*) > 300) ORDER BY r_name");
+    assertEquals("regions", one.rest().anchor(), one.toString());
   }
 
   @Test

@@ -121,12 +121,31 @@ public final class ClusterService implements AutoCloseable {
   /** {@code trex_db_set('planner', 'calcite' | 'text')}: which planner this node's statements try first. */
   public static final String PLANNER_KEY = "planner";
   public static final String TEXT_PLANNER = "text";
+  /**
+   * {@code trex_db_set('stage_rows_max_bytes', n)}: the most bytes of Arrow IPC a stage's rows may
+   * take to be sent to the next fragments; a stage with more makes its statement run gathered.
+   */
+  public static final String STAGE_ROWS_KEY = "stage_rows_max_bytes";
 
   /**
    * {@code trex_db_set}: a registry attribute of this node; {@code data_node} switches the data
-   * role; {@code planner} chooses the planner ({@code calcite}, the default, or {@code text}).
+   * role; {@code planner} chooses the planner ({@code calcite}, the default, or {@code text});
+   * {@code stage_rows_max_bytes} bounds the rows a stage sends on.
    */
   public String set(String key, String value) {
+    if (STAGE_ROWS_KEY.equals(key)) {
+      long bytes;
+      try {
+        bytes = Long.parseLong(value == null ? "" : value.trim());
+      } catch (NumberFormatException e) {
+        bytes = -1;
+      }
+      if (bytes < 1) {
+        throw QuiverException.user(ErrorCode.INVALID_ARGUMENT, "stage_rows_max_bytes must be a positive number of "
+            + "bytes, got '%s'", value);
+      }
+      return setKey(key, Long.toString(bytes));
+    }
     if (PLANNER_KEY.equals(key)) {
       String v = value == null ? "" : value.trim().toLowerCase(java.util.Locale.ROOT);
       if (!v.equals("calcite") && !v.equals(TEXT_PLANNER)) {

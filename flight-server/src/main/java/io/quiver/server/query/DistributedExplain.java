@@ -106,12 +106,19 @@ public final class DistributedExplain {
     List<Object[]> rows;
     long start = System.nanoTime();
     Optional<Fragments.Prepared> split = locator.pushdown() ? Fragments.plan(conn, inner, locator) : Optional.empty();
+    // as a statement runs: a split, else its aggregating CTEs first (in the gathered branch), else stages
+    Optional<Stages.Planned> staged = split.isPresent() || !locator.pushdown() || CteSplits.plan(conn, inner,
+        locator).isPresent() ? Optional.empty() : Stages.plan(conn, inner, locator);
+    Stages.Analyzed stagesRun = staged.isEmpty() ? null : staged.get().analyze(conn, allocator,
+        Fragments.millisSince(start), locator.stageRowsMaxBytes());
     if (split.isPresent()) {
       rows = Fragments.analyze(conn, split.get(), allocator, Fragments.millisSince(start));
+    } else if (stagesRun != null && stagesRun.complete()) {
+      rows = stagesRun.rows();
     } else {
       List<AutoCloseable> attachments = new ArrayList<>();
       long count = 0;
-      rows = new ArrayList<>();
+      rows = new ArrayList<>(stagesRun == null ? List.of() : stagesRun.rows()); // a stage too large: gathered
       try (PreparedStatement ps = RemoteTables.prepare(conn, inner, locator, allocator, true, attachments)) {
         double fetched = Fragments.millisSince(start);
         rows.addAll(cteRows(conn, fetched));
@@ -218,6 +225,18 @@ public final class DistributedExplain {
       }
       return rows;
     }
+    Optional<Stages.Planned> staged = Stages.plan(conn, inner, locator);
+    if (staged.isPresent()) {
+      for (Stages.Stage s : staged.get().stages()) {
+        rows.add(new String[] {"stage " + s.name(), "this node", "run first as a split of its own, its rows kept "
+            + "here and sent whole to the fragments that read " + s.name() + ": " + s.prepared().summary()});
+        rows.addAll(splitRows(s.prepared()));
+      }
+      rows.add(new String[] {"plan", "this node", staged.get().rest().summary() + "; it reads the rows of "
+          + staged.get().stages().size() + " stage(s) above"});
+      rows.addAll(splitRows(staged.get().rest()));
+      return rows;
+    }
     boolean[] reused = new boolean[1];
     Map<String, ScanPushdown.Fetch> fetches = ScanPushdown.analyze(conn, inner, locator, reused);
     for (Map.Entry<String, ScanPushdown.Fetch> f : fetches.entrySet()) {
@@ -256,7 +275,8 @@ public final class DistributedExplain {
     Map<String, List<String>> pulledBy = new java.util.TreeMap<>();
     Map<String, ScanPushdown.Fetch> fetchOf = new java.util.HashMap<>();
     split.inputs().forEach((endpoint, in) -> in.fetches().forEach((table, fetch) -> {
-      if (!table.startsWith(io.quiver.coordinator.plan.FragmentPlanner.Plan.PULL_PREFIX)) {
+      if (!table.startsWith(io.quiver.coordinator.plan.FragmentPlanner.Plan.PULL_PREFIX)
+          && !table.startsWith(io.quiver.coordinator.plan.CalcitePlanner.STAGE_PREFIX)) {
         pulledBy.computeIfAbsent(table, t -> new ArrayList<>()).add(endpoint);
         fetchOf.put(table, fetch);
       }

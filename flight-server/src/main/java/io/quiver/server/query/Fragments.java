@@ -53,6 +53,31 @@ public final class Fragments {
     }
 
     /**
+     * This split with the rows of the earlier stages its fragments read (of {@code rows}, by
+     * name) sent along with each fragment, to be read whole.
+     */
+    Prepared withRows(Map<String, com.google.protobuf.ByteString> rows) {
+      Map<String, com.google.protobuf.ByteString> read = new LinkedHashMap<>();
+      rows.forEach((name, bytes) -> {
+        if (plan.partialSql().contains(ArrowSchemas.quoteIdentifier(name))) {
+          read.put(name, bytes);
+        }
+      });
+      if (read.isEmpty()) {
+        return this;
+      }
+      Map<String, RemoteTables.FragmentInputs> with = new LinkedHashMap<>();
+      for (String endpoint : fragments.keySet()) {
+        RemoteTables.FragmentInputs in = inputs.get(endpoint);
+        Map<String, ScanPushdown.Fetch> fetches = new LinkedHashMap<>(in == null ? Map.of() : in.fetches());
+        read.keySet().forEach(name -> fetches.put(name, new ScanPushdown.Fetch("*", null)));
+        with.put(endpoint, new RemoteTables.FragmentInputs(fetches, in == null ? Map.of() : in.shuffles(), read));
+      }
+      return new Prepared(plan, fragments, names, types, castTypes, shardsUsed, shardsTotal, with, sends,
+          checkReused, calciteDeclined);
+    }
+
+    /**
      * What EXPLAIN shows first: the strategy and the shards used, and why the Calcite planner
      * declined when the text planner split it.
      */
@@ -90,7 +115,7 @@ public final class Fragments {
   }
 
   /** The cluster tables by name, as {@code locator} places them, each looked up once into {@code layouts}. */
-  private static FragmentPlanner.Catalog catalog(Map<String, Optional<RemoteTables.Layout>> layouts,
+  static FragmentPlanner.Catalog catalog(Map<String, Optional<RemoteTables.Layout>> layouts,
       RemoteTables.Locator locator) {
     return name -> layouts.computeIfAbsent(name, locator::layout).map(Fragments::info);
   }
@@ -123,7 +148,16 @@ public final class Fragments {
     if (plan.isEmpty()) {
       return Optional.empty();
     }
-    FragmentPlanner.Plan p = plan.get();
+    return prepare(conn, sql, plan.get(), layouts, calciteDeclined);
+  }
+
+  /**
+   * The split {@code p} of {@code sql}, placed on the nodes and checked, or empty when it must be
+   * gathered instead. {@code layouts} holds every cluster table {@code sql} names (the stand-ins
+   * of the check); {@code calciteDeclined} why the Calcite planner did not make {@code p}, or null.
+   */
+  static Optional<Prepared> prepare(DuckDBConnection conn, String sql, FragmentPlanner.Plan p,
+      Map<String, Optional<RemoteTables.Layout>> layouts, String calciteDeclined) {
     RemoteTables.Layout anchor = layouts.get(p.anchor()).orElseThrow();
     // every co-located table must really share the anchor's shard → node mapping
     for (String g : p.grouped()) {
@@ -415,6 +449,12 @@ public final class Fragments {
    */
   public static List<Object[]> analyze(DuckDBConnection conn, Prepared prepared, BufferAllocator allocator,
       double planMillis) throws SQLException {
+    return analyze(conn, prepared, allocator, planMillis, null);
+  }
+
+  /** As above; the final query's rows are kept in a temporary table {@code keepAs} when it is not null. */
+  static List<Object[]> analyze(DuckDBConnection conn, Prepared prepared, BufferAllocator allocator,
+      double planMillis, String keepAs) throws SQLException {
     List<Object[]> rows = new ArrayList<>();
     rows.add(new Object[] {"plan", "this node", null, planMillis, prepared.summary()});
     String partials = "__quiver_fragments_" + UUID.randomUUID().toString().replace('-', '_');
@@ -441,7 +481,11 @@ public final class Fragments {
             tables.stream().map(x -> "SELECT * FROM " + x).toList()));
         long finalStart = System.nanoTime();
         String finalSql = prepared.finalSql(partials);
-        long finalRows = count(s, "SELECT count(*) FROM (" + finalSql + ")");
+        if (keepAs != null) {
+          s.execute("CREATE TEMP TABLE " + ArrowSchemas.quoteIdentifier(keepAs) + " AS " + finalSql);
+        }
+        long finalRows = count(s, "SELECT count(*) FROM " + (keepAs != null ? "temp.main."
+            + ArrowSchemas.quoteIdentifier(keepAs) : "(" + finalSql + ")"));
         rows.add(new Object[] {"final", "this node", finalRows, millisSince(finalStart), finalSql});
       }
     });

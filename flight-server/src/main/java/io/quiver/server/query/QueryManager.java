@@ -164,8 +164,15 @@ public final class QueryManager implements AutoCloseable {
   private RemoteTables.Locator fragmentLocator(QueryStateMachine state, RemoteTables.FragmentInputs inputs) {
     Map<String, RemoteTables.ShuffleInput> byName = new java.util.TreeMap<>(String.CASE_INSENSITIVE_ORDER);
     byName.putAll(inputs.shuffles());
+    Map<String, com.google.protobuf.ByteString> rows = new java.util.TreeMap<>(String.CASE_INSENSITIVE_ORDER);
+    rows.putAll(inputs.rows());
     io.grpc.Context call = io.grpc.Context.current();
     return RemoteTables.forFragment(remoteTables, inputs.fetches(), name -> {
+      com.google.protobuf.ByteString stage = rows.get(name);
+      if (stage != null) { // an earlier stage's rows, sent with the fragment
+        return Optional.of(RemoteTables.Part.stream(name, allocator -> new org.apache.arrow.vector.ipc.ArrowStreamReader(
+            stage.newInput(), allocator)));
+      }
       RemoteTables.ShuffleInput in = byName.get(name);
       if (in == null) {
         return Optional.empty();

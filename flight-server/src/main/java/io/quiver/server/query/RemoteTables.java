@@ -64,6 +64,14 @@ public final class RemoteTables {
     }
 
     /**
+     * The most bytes of Arrow IPC a stage's rows may take to be sent to the next fragments
+     * ({@code trex_db_set('stage_rows_max_bytes', n)}, 64 MiB by default); see {@link Stages}.
+     */
+    default long stageRowsMaxBytes() {
+      return 64L << 20;
+    }
+
+    /**
      * For a fragment: how to fetch the tables it reads from other nodes, as its coordinator worked
      * out (table name, any case → fetch), so that the node does not plan the pulls again; empty to
      * plan them here.
@@ -75,14 +83,21 @@ public final class RemoteTables {
 
   /**
    * What a fragment's coordinator sends along with it: how to fetch each table it reads from other
-   * nodes ({@code fetches}, by name), and which names are the inputs of push shuffles, arriving on
-   * this node ({@code shuffles}, by name).
+   * nodes ({@code fetches}, by name), which names are the inputs of push shuffles, arriving on
+   * this node ({@code shuffles}, by name), and the rows of earlier stages it reads ({@code rows},
+   * by name, each an Arrow IPC stream; see {@link Stages}).
    */
   public record FragmentInputs(java.util.Map<String, ScanPushdown.Fetch> fetches,
-      java.util.Map<String, ShuffleInput> shuffles) {
+      java.util.Map<String, ShuffleInput> shuffles, java.util.Map<String, com.google.protobuf.ByteString> rows) {
     public FragmentInputs {
       fetches = java.util.Map.copyOf(fetches);
       shuffles = java.util.Map.copyOf(shuffles);
+      rows = java.util.Map.copyOf(rows);
+    }
+
+    public FragmentInputs(java.util.Map<String, ScanPushdown.Fetch> fetches,
+        java.util.Map<String, ShuffleInput> shuffles) {
+      this(fetches, shuffles, java.util.Map.of());
     }
   }
 
@@ -187,8 +202,8 @@ public final class RemoteTables {
    * Prepares {@code sql}, attaching remote tables it names. Everything attached is added to
    * {@code resources}, which the caller closes after the statement's connection. A statement over
    * distributed tables runs as a split ({@link Fragments}) when it can; otherwise its aggregating
-   * common table expressions that split run first ({@link CteSplits}), and the tables the rest
-   * reads are fetched with scan pushdown.
+   * common table expressions that split run first ({@link CteSplits}), or it runs as stages
+   * ({@link Stages}), or the tables it reads are fetched with scan pushdown.
    */
   public static PreparedStatement prepare(DuckDBConnection conn, String sql, Locator locator, BufferAllocator allocator,
       boolean withData, List<AutoCloseable> resources) throws SQLException {
@@ -229,6 +244,13 @@ public final class RemoteTables {
               sql = ctes.get().run(conn, allocator); // its aggregating CTEs are tables here now: plan the rest
               fetches = null;
               continue;
+            }
+            Optional<Stages.Planned> staged = Stages.plan(conn, sql, locator);
+            if (staged.isPresent()) {
+              Optional<String> finalSql = staged.get().run(conn, allocator, locator.stageRowsMaxBytes());
+              if (finalSql.isPresent()) {
+                return conn.prepareStatement(finalSql.get());
+              }
             }
             fetches = ScanPushdown.analyze(conn, sql, locator);
           }
@@ -602,13 +624,14 @@ public final class RemoteTables {
       });
       inputs.shuffles().forEach((table, in) -> t.putShuffles(table, io.quiver.proto.wire.ShuffleInput.newBuilder()
           .setExchange(in.exchange()).setTarget(in.target()).setSenders(in.senders()).build()));
+      t.putAllRows(inputs.rows());
     }
     return startTicket(name, io.quiver.proto.wire.Wire.pack(t.build()), endpoint, allocator, resources, failure);
   }
 
   /** What a fragment ticket brings besides its query, or null when it brings nothing. */
   public static FragmentInputs inputsOf(io.quiver.proto.wire.FragmentTicket t) {
-    if (t.getFetchesCount() == 0 && t.getShufflesCount() == 0) {
+    if (t.getFetchesCount() == 0 && t.getShufflesCount() == 0 && t.getRowsCount() == 0) {
       return null;
     }
     java.util.Map<String, ScanPushdown.Fetch> fetches = new java.util.LinkedHashMap<>();
@@ -617,7 +640,7 @@ public final class RemoteTables {
     java.util.Map<String, ShuffleInput> shuffles = new java.util.LinkedHashMap<>();
     t.getShufflesMap().forEach((table, in) -> shuffles.put(table, new ShuffleInput(in.getExchange(), in.getTarget(),
         in.getSenders())));
-    return new FragmentInputs(fetches, shuffles);
+    return new FragmentInputs(fetches, shuffles, t.getRowsMap());
   }
 
   /** The id of the query {@code allocator} belongs to (a query's allocator is named by its id), if any. */

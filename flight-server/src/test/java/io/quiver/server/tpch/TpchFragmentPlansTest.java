@@ -67,20 +67,36 @@ class TpchFragmentPlansTest {
           + "broadcast is larger than every anchor)\n  (Calcite declined: " + CalcitePlanner.plan(TpchQueries.query(q),
           CATALOG).reason() + ")\n");
       // its aggregating common table expressions that split run first (CteSplits)
+      int length = b.length();
       io.quiver.coordinator.plan.WithClause.parse(TpchQueries.query(q)).ifPresent(w -> w.ctes().forEach(c ->
           plan(c.body()).filter(p -> p.combine() != FragmentPlanner.Combine.CONCATENATE)
           .ifPresent(p -> b.append("  cte ").append(c.name()).append(" runs first: ").append(p.strategy())
               .append("\n    partial: ").append(p.partialSql().replaceAll("\\s+", " ")).append("\n    final: ")
               .append(p.finalSql("partials", null, null).replaceAll("\\s+", " ")).append('\n'))));
+      if (b.length() == length) { // else stages (Stages): the aggregates the one exchange cannot place run first
+        CalcitePlanner.StagedOutcome staged = CalcitePlanner.staged(TpchQueries.query(q), CATALOG);
+        if (staged.staged().isEmpty()) {
+          b.append("  (no stages: ").append(staged.reason()).append(")\n");
+        } else {
+          for (CalcitePlanner.Stage stage : staged.staged().get().stages()) {
+            b.append("  stage ").append(stage.name()).append(" runs first: ").append(describe(stage.plan(), "    "));
+          }
+          b.append("  then: ").append(describe(staged.staged().get().rest(), "    "));
+        }
+      }
       return b.toString();
     }
     FragmentPlanner.Plan p = plan.get();
     if (p.finalQuery() == null) {
       head += "(Calcite declined: " + CalcitePlanner.plan(TpchQueries.query(q), CATALOG).reason() + ")\n  ";
     }
-    return head + p.strategy() + "\n  partial: " + p.partialSql().replaceAll("\\s+", " ") + "\n  final: "
-        + p.finalSql("partials", null, null).replaceAll("\\s+", " ")
-        + p.keyRestriction().map(r -> "\n  shard key restriction: " + r).orElse("") + "\n";
+    return head + describe(p, "  ");
+  }
+
+  private static String describe(FragmentPlanner.Plan p, String indent) {
+    return p.strategy() + "\n" + indent + "partial: " + p.partialSql().replaceAll("\\s+", " ") + "\n" + indent
+        + "final: " + p.finalSql("partials", null, null).replaceAll("\\s+", " ")
+        + p.keyRestriction().map(r -> "\n" + indent + "shard key restriction: " + r).orElse("") + "\n";
   }
 
   @Test
