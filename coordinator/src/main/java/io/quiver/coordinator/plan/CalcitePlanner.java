@@ -132,13 +132,17 @@ public final class CalcitePlanner {
   private static final int PLANS_KEPT = 256;
   /** A broadcast of a partitioned table of at least 1/2 of the anchor's rows: try a hash-shuffled join instead. */
   private static final long REPARTITION_RATIO = 2;
-  private static final Map<String, Outcome> PLANS = Collections.synchronizedMap(
-      new LinkedHashMap<>(16, 0.75f, true) {
-        @Override
-        protected boolean removeEldestEntry(Map.Entry<String, Outcome> eldest) {
-          return size() > PLANS_KEPT;
-        }
-      });
+  private static final Map<String, Outcome> PLANS = lru(PLANS_KEPT);
+
+  /** A synchronized map keeping the {@code kept} entries used last. */
+  private static <V> Map<String, V> lru(int kept) {
+    return Collections.synchronizedMap(new LinkedHashMap<>(16, 0.75f, true) {
+      @Override
+      protected boolean removeEldestEntry(Map.Entry<String, V> eldest) {
+        return size() > kept;
+      }
+    });
+  }
 
   private final Map<String, TableInfo> tables;
   private final Map<String, Placement> placement = new LinkedHashMap<>();
@@ -234,13 +238,7 @@ public final class CalcitePlanner {
   private static final int STAGE_CANDIDATES_MAX = 6;
   /** Stages of stages at most this deep. */
   private static final int STAGE_DEPTH_MAX = 3;
-  private static final Map<String, StagedOutcome> STAGED = Collections.synchronizedMap(
-      new LinkedHashMap<>(16, 0.75f, true) {
-        @Override
-        protected boolean removeEldestEntry(Map.Entry<String, StagedOutcome> eldest) {
-          return size() > PLANS_KEPT;
-        }
-      });
+  private static final Map<String, StagedOutcome> STAGED = lru(PLANS_KEPT);
 
   /**
    * A stage: an aggregate of the statement computed first, by a split of its own ({@code plan},
