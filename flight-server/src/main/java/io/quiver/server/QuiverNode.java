@@ -117,6 +117,8 @@ public final class QuiverNode implements AutoCloseable {
           distributed, moves, distributedPlanning, externals, this::settings)).register(engine);
       engine.withRootConnection(c -> io.quiver.server.query.QueryTableFunction.register(c, engine,
           queries::remoteTables, allocator));
+      io.quiver.server.cluster.NodeLocalTables nodeLocal = new io.quiver.server.cluster.NodeLocalTables(cluster, engine,
+          allocator);
       queries.setRemoteTables(new RemoteTables.Locator() {
         @Override
         public java.util.Optional<List<RemoteTables.Part>> partsOf(String name) {
@@ -148,7 +150,9 @@ public final class QuiverNode implements AutoCloseable {
 
         @Override
         public java.util.Optional<RemoteTables.Layout> layout(String name) {
-          return distributed.layout(name);
+          // an attached external source shadows a node-local table of the same name, as in partsOf
+          return distributed.layout(name).or(() -> externalSources.partsOf(name).isPresent()
+              ? java.util.Optional.empty() : nodeLocal.layout(name));
         }
       });
       if (clusterOptions.joinAtStart() != null) {

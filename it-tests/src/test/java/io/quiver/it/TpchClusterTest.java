@@ -215,6 +215,31 @@ class TpchClusterTest {
   }
 
   @Test
+  void aNodeLocalTableOfAnotherNodeIsBroadcastToTheFragmentsOfASplit() throws Exception {
+    String create = "CREATE TABLE vip_orders AS SELECT range * 7 + 1 AS v_orderkey, 'vip ' || range AS v_label "
+        + "FROM range(400)";
+    ItSql.update(nodes.get(2).port(), create);
+    try (Statement s = oracle.createStatement()) {
+      s.execute(create);
+    }
+    String sql = "SELECT n_name, count(*) AS n, sum(l_quantity) AS q, max(v_label) AS label FROM lineitem, orders, "
+        + "customer, nation, vip_orders WHERE l_orderkey = o_orderkey AND o_custkey = c_custkey AND c_nationkey = "
+        + "n_nationkey AND o_orderkey = v_orderkey GROUP BY n_name ORDER BY n DESC, n_name LIMIT 5";
+    // from another node: planned by Calcite with the node-local table read whole by every fragment
+    int port = nodes.get(0).port();
+    ItSql.eventually("gossip lists vip_orders on node 2", false, () -> ItSql.query(port, "EXPLAIN " + sql).get(0)
+        .get(2).contains("broadcast to every fragment: vip_orders"));
+    List<List<String>> plan = ItSql.query(port, "EXPLAIN " + sql);
+    assertTrue(plan.get(0).get(2).startsWith("planned by Calcite: "), plan.toString());
+    assertTrue(plan.stream().anyMatch(r -> r.get(0).equals("broadcast vip_orders") && r.get(2).startsWith(
+        "SELECT * FROM \"vip_orders\"")), plan.toString());
+    assertEquals(3, plan.stream().filter(r -> r.get(0).equals("fragment")).count(), plan.toString());
+    assertSameAsOracle(port, sql);
+    // on its own node, whose fragment reads it by name
+    assertSameAsOracle(nodes.get(2).port(), sql);
+  }
+
+  @Test
   void thePlannerCanBeSwitchedToTheTextPlannerPerNode() throws Exception {
     int port = nodes.get(0).port();
     String q6 = TpchQueries.query(6);

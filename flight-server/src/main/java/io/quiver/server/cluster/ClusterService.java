@@ -257,6 +257,35 @@ public final class ClusterService implements AutoCloseable {
     return java.util.Optional.empty();
   }
 
+  /** A node-local table as gossip lists it: its data node's Flight endpoint, whether that is this node, its fact. */
+  public record TableOnNode(String endpoint, boolean self, TableFact fact) {}
+
+  /**
+   * The one data node holding a table named {@code table} (any case), from gossip; empty when none
+   * does, or when several do (each node's statements would read its own, so no plan may name one).
+   */
+  public java.util.Optional<TableOnNode> tableOnNode(String table) {
+    GossipRegistry r = registry;
+    if (r == null) {
+      return java.util.Optional.empty();
+    }
+    TableOnNode found = null;
+    for (NodeFacts f : r.liveFacts()) {
+      if (!f.dataNode()) {
+        continue;
+      }
+      for (TableFact t : f.tables()) {
+        if (t.name().equalsIgnoreCase(table)) {
+          if (found != null) {
+            return java.util.Optional.empty();
+          }
+          found = new TableOnNode(f.flightEndpoint(), f.nodeId().equals(identity.nodeId()), t);
+        }
+      }
+    }
+    return java.util.Optional.ofNullable(found);
+  }
+
   /** Whether this node has a Raft store (distributed tables need one). */
   public boolean hasRaft() {
     return raft != null;

@@ -287,7 +287,7 @@ public final class DistributedExplain {
       rows.add(new String[] {"broadcast " + table, endpoints.size() == split.fragments().size() ? "every fragment"
           : String.join(", ", endpoints), "SELECT " + fetchOf.get(table).select() + " FROM "
           + ArrowSchemas.quoteIdentifier(table) + (where == null ? "" : " WHERE " + where)
-          + " (each fragment pulls these rows from every shard)"});
+          + " (each fragment pulls these rows from the shards or the node that hold them)"});
     });
     return rows;
   }

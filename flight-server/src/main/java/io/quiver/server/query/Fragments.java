@@ -202,8 +202,9 @@ public final class Fragments {
       Set<String> local = new java.util.LinkedHashSet<>();
       for (String t : p.broadcast()) {
         Optional<RemoteTables.Layout> l = layouts.getOrDefault(t, Optional.empty());
+        // (a node-local table's one copy has the table's own name: its node reads it by that name anyway)
         if (!p.shuffled().containsKey(t) && l.isPresent() && !l.get().shards().isEmpty() && l.get().shards().stream()
-            .allMatch(shard -> shard.endpoints().contains(endpoint))) {
+            .allMatch(shard -> shard.endpoints().contains(endpoint) && !shard.table().equalsIgnoreCase(t))) {
           local.add(t);
         }
       }

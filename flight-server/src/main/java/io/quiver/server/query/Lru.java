@@ -5,11 +5,11 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 
 /** Bounded maps of kept work (split checks, fetch analyses): the least recently used entry goes first. */
-final class Lru {
+public final class Lru {
   private Lru() {}
 
   /** A synchronized map holding at most {@code max} entries, evicting the least recently used. */
-  static <K, V> Map<K, V> of(int max) {
+  public static <K, V> Map<K, V> of(int max) {
     return Collections.synchronizedMap(new LinkedHashMap<>(64, 0.75f, true) {
       private static final long serialVersionUID = 1L;
 

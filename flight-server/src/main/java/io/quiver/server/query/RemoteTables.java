@@ -516,6 +516,32 @@ public final class RemoteTables {
     conn.registerArrowStream(name, exported);
   }
 
+  /**
+   * The columns and DuckDB types of table {@code p} on another node: its Arrow schema (a
+   * GetSchema call), described by DuckDB over an empty scan on {@code conn}.
+   */
+  public static java.util.Map<String, String> columnsOf(DuckDBConnection conn, Part p, BufferAllocator allocator)
+      throws SQLException {
+    List<AutoCloseable> resources = new java.util.ArrayList<>();
+    String name = "__quiver_describe_" + java.util.UUID.randomUUID().toString().replace('-', '_');
+    try {
+      describeRemote(conn, name, p, allocator, resources);
+      java.util.Map<String, String> columns = new java.util.LinkedHashMap<>();
+      try (java.sql.Statement s = conn.createStatement(); java.sql.ResultSet rs = s.executeQuery("DESCRIBE SELECT * "
+          + "FROM " + name)) {
+        while (rs.next()) {
+          columns.put(rs.getString(1), rs.getString(2));
+        }
+      }
+      try (java.sql.Statement s = conn.createStatement()) {
+        s.execute("DROP VIEW IF EXISTS " + name);
+      }
+      return columns;
+    } finally {
+      QueryExecution.closeAll(resources);
+    }
+  }
+
   /** Registers an empty scan with the schema of a table on another node (to describe a statement). */
   private static void describeRemote(DuckDBConnection conn, String name, Part p, BufferAllocator allocator,
       List<AutoCloseable> resources) {
