@@ -240,6 +240,27 @@ class TpchClusterTest {
   }
 
   @Test
+  void windowFunctionsRunPerFragmentWhenPartitionedByAShardKeyElseGathered() throws Exception {
+    int port = nodes.get(0).port();
+    String byKey = "SELECT l_orderkey, l_linenumber, rank() OVER (PARTITION BY l_orderkey ORDER BY l_extendedprice "
+        + "DESC, l_linenumber) AS r, sum(l_quantity) OVER (PARTITION BY l_orderkey) AS order_qty FROM lineitem "
+        + "WHERE l_partkey < 300 ORDER BY order_qty DESC, l_orderkey, l_linenumber LIMIT 20";
+    List<List<String>> plan = ItSql.query(port, "EXPLAIN " + byKey);
+    assertTrue(plan.get(0).get(2).startsWith("planned by Calcite: fragments over the shards of lineitem;"),
+        plan.toString());
+    assertTrue(plan.stream().filter(r -> r.get(0).equals("fragment")).allMatch(r -> r.get(2).contains(
+        "OVER (PARTITION BY")), plan.toString());
+    assertSameAsOracle(port, byKey);
+    // partitioned by another column: its partitions span the nodes, so it is gathered, and still right
+    String other = "SELECT l_orderkey, l_linenumber, rank() OVER (PARTITION BY l_suppkey ORDER BY l_orderkey, "
+        + "l_linenumber) AS r FROM lineitem WHERE l_suppkey < 5 ORDER BY l_orderkey, l_linenumber";
+    List<List<String>> gathered = ItSql.query(port, "EXPLAIN " + other);
+    assertTrue(gathered.stream().anyMatch(r -> r.get(0).equals("not split") && r.get(2).contains(
+        "window functions over split rows, not partitioned by a shard key")), gathered.toString());
+    assertSameAsOracle(port, other);
+  }
+
+  @Test
   void thePlannerCanBeSwitchedToTheTextPlannerPerNode() throws Exception {
     int port = nodes.get(0).port();
     String q6 = TpchQueries.query(6);

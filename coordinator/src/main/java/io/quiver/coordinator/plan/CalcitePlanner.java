@@ -969,8 +969,8 @@ public final class CalcitePlanner {
   }
 
   private Dist project(Project p, Dist in) {
-    if (RexOver.containsOver(p.getProjects(), null) && in.kind() != Kind.WHOLE) {
-      throw new Decline("window functions over split rows");
+    if (RexOver.containsOver(p.getProjects(), null) && in.kind() != Kind.WHOLE && !partitionedByKey(p, in)) {
+      throw new Decline("window functions over split rows, not partitioned by a shard key");
     }
     if (in.kind() == Kind.WHOLE) {
       return in;
@@ -1006,6 +1006,28 @@ public final class CalcitePlanner {
     return in.kind() == Kind.SPLIT ? Dist.split(keys) : new Dist(Kind.PENDING, Set.of(), in.table(), columns);
   }
 
+  /**
+   * Every window function of {@code p} partitions by a key of split rows {@code in}: each partition
+   * is whole on one fragment, which computes the function as over all the rows.
+   */
+  private static boolean partitionedByKey(Project p, Dist in) {
+    if (in.kind() != Kind.SPLIT) {
+      return false;
+    }
+    List<RexOver> overs = new ArrayList<>();
+    for (RexNode e : p.getProjects()) {
+      e.accept(new org.apache.calcite.rex.RexVisitorImpl<Void>(true) {
+        @Override
+        public Void visitOver(RexOver over) {
+          overs.add(over);
+          return super.visitOver(over);
+        }
+      });
+    }
+    return overs.stream().allMatch(o -> o.getWindow().partitionKeys.stream().anyMatch(k -> k instanceof RexInputRef r
+        && in.keys().contains(r.getIndex())));
+  }
+
   private Dist aggregate(Aggregate a, Dist in) {
     in = pendingIsSplit(in, a);
     if (in.kind() == Kind.WHOLE) {
@@ -1029,6 +1051,10 @@ public final class CalcitePlanner {
     }
     if (a.getGroupType() != Aggregate.Group.SIMPLE) {
       throw new Decline("GROUPING SETS over split rows");
+    }
+    if (a.getInput() instanceof Project p && RexOver.containsOver(p.getProjects(), null)) {
+      // Calcite's RelToSqlConverter writes such a window function into the GROUP BY, which DuckDB refuses
+      throw new Decline("an aggregate directly over window functions of split rows");
     }
     List<Integer> groups = a.getGroupSet().asList();
     Set<Integer> keys = new LinkedHashSet<>();

@@ -308,6 +308,21 @@ class CalcitePlannerTest {
   }
 
   @Test
+  void windowFunctionsPartitionedByAShardKeyRunPerFragment() throws SQLException {
+    FragmentPlanner.Plan p = assertSplitEqualsWhole("SELECT o_id, l_no, rank() OVER (PARTITION BY o_id ORDER BY "
+        + "l_price DESC, l_no) AS r, sum(l_price) OVER (PARTITION BY l_order, o_region) AS s FROM orders JOIN lines ON "
+        + "o_id = l_order WHERE o_user < 50 ORDER BY o_id, l_no");
+    assertEquals(FragmentPlanner.Combine.CONCATENATE, p.combine(), p.toString());
+    assertTrue(p.partialSql().contains("OVER (PARTITION BY"), p.partialSql());
+    // an aggregate right over them is declined (Calcite would write the window function into the GROUP BY)
+    assertDeclined("SELECT r, count(*) AS n FROM (SELECT l_order, row_number() OVER (PARTITION BY l_order "
+        + "ORDER BY l_no) AS r FROM lines) t GROUP BY r ORDER BY r", "an aggregate directly over window functions");
+    // cut to the first rows per fragment, then on the coordinator
+    assertSplitEqualsWhole("SELECT l_order, l_no, lag(l_price) OVER (PARTITION BY l_order ORDER BY l_no) AS earlier "
+        + "FROM lines ORDER BY earlier DESC NULLS LAST, l_no LIMIT 7");
+  }
+
+  @Test
   void declinesWhatOneExchangeCannotDoWithAReason() {
     assertDeclined("SELECT o_user, count(*) FROM orders JOIN lines ON o_user < l_no GROUP BY o_user",
         "does not equate their shard keys");
@@ -316,7 +331,7 @@ class CalcitePlannerTest {
     assertDeclined("SELECT o_user, sum(o_total) FROM orders GROUP BY o_user HAVING sum(o_total) > (SELECT avg(o_total) "
         + "FROM orders)", "needs more than one exchange");
     assertDeclined("SELECT o_id, rank() OVER (PARTITION BY o_user ORDER BY o_total) FROM orders",
-        "window functions over split rows");
+        "window functions over split rows, not partitioned by a shard key");
     assertDeclined("SELECT r_name FROM regions", "no partitioned table");
     assertDeclined("SELECT u_tier, count(*) FROM orders, users WHERE o_user < u_id GROUP BY u_tier",
         "table users is not joined on a shard key");
