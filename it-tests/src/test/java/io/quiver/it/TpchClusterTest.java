@@ -240,6 +240,22 @@ class TpchClusterTest {
   }
 
   @Test
+  void rollupCubeAndGroupingSetsAreSplitIntoPartialAndFinalAggregates() throws Exception {
+    int port = nodes.get(1).port();
+    String rollup = "SELECT l_returnflag, l_linestatus, count(*) AS n, sum(l_quantity) AS q, avg(l_discount) AS d, "
+        + "grouping(l_returnflag, l_linestatus) AS g FROM lineitem GROUP BY ROLLUP (l_returnflag, l_linestatus) "
+        + "ORDER BY l_returnflag, l_linestatus, g";
+    List<List<String>> plan = ItSql.query(port, "EXPLAIN " + rollup);
+    assertTrue(plan.get(0).get(2).startsWith("planned by Calcite: fragments over the shards of lineitem;")
+        && plan.get(0).get(2).contains("final aggregation of partial aggregates"), plan.toString());
+    assertTrue(plan.stream().filter(r -> r.get(0).equals("final")).allMatch(r -> r.get(2).contains("ROLLUP")),
+        plan.toString());
+    assertSameAsOracle(port, rollup);
+    assertSameAsOracle(port, "SELECT o_orderpriority, o_orderstatus, max(o_totalprice) AS m FROM orders GROUP BY "
+        + "CUBE (o_orderpriority, o_orderstatus) ORDER BY o_orderpriority, o_orderstatus, m");
+  }
+
+  @Test
   void windowFunctionsRunPerFragmentWhenPartitionedByAShardKeyElseGathered() throws Exception {
     int port = nodes.get(0).port();
     String byKey = "SELECT l_orderkey, l_linenumber, rank() OVER (PARTITION BY l_orderkey ORDER BY l_extendedprice "

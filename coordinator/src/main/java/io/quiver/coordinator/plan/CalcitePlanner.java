@@ -1049,12 +1049,12 @@ public final class CalcitePlanner {
       regrouped = true;
       return null; // partial aggregates per fragment, their groups added up at the end
     }
-    if (a.getGroupType() != Aggregate.Group.SIMPLE) {
-      throw new Decline("GROUPING SETS over split rows");
-    }
     if (a.getInput() instanceof Project p && RexOver.containsOver(p.getProjects(), null)) {
       // Calcite's RelToSqlConverter writes such a window function into the GROUP BY, which DuckDB refuses
       throw new Decline("an aggregate directly over window functions of split rows");
+    }
+    if (a.getGroupType() != Aggregate.Group.SIMPLE) {
+      return null; // GROUPING SETS, ROLLUP, CUBE: a set without a key spans the fragments; partial and final ones
     }
     List<Integer> groups = a.getGroupSet().asList();
     Set<Integer> keys = new LinkedHashSet<>();
@@ -1285,6 +1285,9 @@ public final class CalcitePlanner {
     List<AggregateCall> calls = agg.getAggCallList();
     int groups = agg.getGroupCount();
     if (calls.stream().anyMatch(AggregateCall::isDistinct)) {
+      if (agg.getGroupType() != Aggregate.Group.SIMPLE) {
+        throw new Decline("DISTINCT aggregates with GROUPING SETS, ROLLUP or CUBE over split rows");
+      }
       return splitDistinct(agg, b);
     }
     b.push(agg.getInput());
@@ -1299,6 +1302,7 @@ public final class CalcitePlanner {
           partial.add(b.aggregateCall(SqlStdOperatorTable.SUM, args).filter(filter));
           partial.add(b.aggregateCall(SqlStdOperatorTable.COUNT, args).filter(filter));
         }
+        case GROUPING, GROUPING_ID -> { } // of the final grouping sets only
         default -> throw new Decline("aggregate " + c.getAggregation().getName() + " cannot be split into partial "
             + "and final aggregates");
       }
@@ -1312,8 +1316,11 @@ public final class CalcitePlanner {
     b.push(partials);
     List<RelBuilder.AggCall> finals = new ArrayList<>();
     int p = groups;
+    List<Integer> groupColumns = agg.getGroupSet().asList();
     for (AggregateCall c : calls) {
       switch (c.getAggregation().getKind()) {
+        case GROUPING, GROUPING_ID -> finals.add(b.aggregateCall(c.getAggregation(), c.getArgList().stream()
+            .map(a -> (RexNode) b.field(groupColumns.indexOf(a))).toList()));
         case MIN, MAX -> finals.add(b.aggregateCall(c.getAggregation(), b.field(p++)));
         case AVG -> {
           finals.add(b.sum(b.field(p++)));
@@ -1322,7 +1329,12 @@ public final class CalcitePlanner {
         default -> finals.add(b.sum(b.field(p++)));
       }
     }
-    b.aggregate(b.groupKey(ImmutableBitSet.range(groups)), finals);
+    // GROUPING SETS, ROLLUP, CUBE: the fragments group by every column of any set, the final
+    // aggregation by the sets themselves over those partial groups
+    List<ImmutableBitSet> sets = agg.getGroupSets().stream().map(set -> ImmutableBitSet.of(set.asList().stream()
+        .map(groupColumns::indexOf).toList())).toList();
+    b.aggregate(agg.getGroupType() == Aggregate.Group.SIMPLE ? b.groupKey(ImmutableBitSet.range(groups))
+        : b.groupKey(ImmutableBitSet.range(groups), sets), finals);
     RelNode finalAgg = b.build();
     List<RexNode> exprs = new ArrayList<>();
     List<RelDataType> types = new ArrayList<>();

@@ -174,6 +174,19 @@ class CalcitePlannerTest {
   }
 
   @Test
+  void groupingSetsRollupAndCubeGroupTheFragmentsPartialGroups() throws SQLException {
+    FragmentPlanner.Plan rollup = assertSplitEqualsWhole("SELECT o_region, o_user % 3 AS g, count(*) AS n, "
+        + "sum(l_price) AS s, avg(l_qty) AS a, min(o_date) AS first, grouping(o_region) AS gr FROM orders JOIN lines "
+        + "ON o_id = l_order GROUP BY ROLLUP (o_region, o_user % 3) ORDER BY o_region, g");
+    assertEquals(FragmentPlanner.Combine.PARTIAL_AGGREGATE, rollup.combine(), rollup.toString());
+    assertSplitEqualsWhole("SELECT o_region, l_qty, count(l_qty) AS n, max(l_price) AS m FROM orders JOIN lines ON "
+        + "o_id = l_order GROUP BY CUBE (o_region, l_qty) ORDER BY o_region, l_qty, n");
+    // a set holding the key is not complete per fragment either: the other sets span the fragments
+    assertSplitEqualsWhole("SELECT o_id, o_region, sum(o_total) AS t FROM orders GROUP BY GROUPING SETS ((o_id), "
+        + "(o_region), ()) ORDER BY o_id, o_region");
+  }
+
+  @Test
   void distinctAggregatesAreDeduplicatedPerFragmentAndAgain() throws SQLException {
     FragmentPlanner.Plan p = assertSplitEqualsWhole("SELECT o_region, count(DISTINCT o_user) AS users FROM orders "
         + "GROUP BY o_region ORDER BY o_region");
