@@ -256,6 +256,30 @@ class TpchClusterTest {
   }
 
   @Test
+  void unionIntersectAndExceptOfSplitRowsAreSplit() throws Exception {
+    int port = nodes.get(2).port();
+    List<String> queries = List.of(
+        "SELECT o_orderkey FROM orders WHERE o_totalprice > 300000 UNION SELECT l_orderkey FROM lineitem WHERE "
+            + "l_quantity > 49 ORDER BY 1",
+        "SELECT l_orderkey FROM lineitem WHERE l_discount = 0.10 EXCEPT SELECT o_orderkey FROM orders WHERE "
+            + "o_orderstatus = 'F' ORDER BY 1",
+        "SELECT l_orderkey FROM lineitem WHERE l_discount = 0.10 INTERSECT SELECT o_orderkey FROM orders WHERE "
+            + "o_orderpriority = '1-URGENT' ORDER BY 1");
+    for (String q : queries) {
+      List<List<String>> plan = ItSql.query(port, "EXPLAIN " + q);
+      assertTrue(plan.get(0).get(0).equals("plan") && plan.get(0).get(2).startsWith("planned by Calcite: "),
+          q + ": " + plan);
+      assertSameAsOracle(port, q);
+    }
+    // split rows with rows every fragment reads whole (customer is broadcast): gathered, and still right
+    String mixed = "SELECT o_custkey FROM orders WHERE o_totalprice > 300000 UNION SELECT c_custkey FROM customer "
+        + "WHERE c_acctbal > 9900 ORDER BY 1";
+    assertTrue(ItSql.query(port, "EXPLAIN " + mixed).stream().anyMatch(r -> r.get(0).equals("not split")
+        && r.get(2).contains("a set operation of split and whole rows")), mixed);
+    assertSameAsOracle(port, mixed);
+  }
+
+  @Test
   void windowFunctionsRunPerFragmentWhenPartitionedByAShardKeyElseGathered() throws Exception {
     int port = nodes.get(0).port();
     String byKey = "SELECT l_orderkey, l_linenumber, rank() OVER (PARTITION BY l_orderkey ORDER BY l_extendedprice "

@@ -156,6 +156,8 @@ public final class CalciteAnalyzer {
         .build();
     rel = run(subQueries, rel);
     rel = RelDecorrelator.decorrelateQuery(rel, builder);
+    // UNION (DISTINCT) as an aggregate over UNION ALL: the convention splits that
+    rel = run(new HepProgramBuilder().addRuleInstance(CoreRules.UNION_TO_DISTINCT).build(), rel);
     HepProgram pushDown = new HepProgramBuilder()
         .addMatchOrder(HepMatchOrder.BOTTOM_UP)
         .addRuleCollection(List.of(

@@ -946,8 +946,8 @@ public final class CalcitePlanner {
     if (n instanceof Union u) {
       return union(u, in);
     }
-    if ((n instanceof Minus || n instanceof Intersect) && in.stream().allMatch(d -> d.kind() == Kind.WHOLE)) {
-      return Dist.WHOLE;
+    if (n instanceof Minus || n instanceof Intersect) {
+      return setOperation(n instanceof Minus, in);
     }
     throw new Decline("the Calcite planner does not place " + n.getRelTypeName() + " yet");
   }
@@ -1257,6 +1257,32 @@ public final class CalcitePlanner {
     }
     Set<Integer> keys = new LinkedHashSet<>(in.get(0).keys());
     in.forEach(d -> keys.retainAll(d.keys()));
+    return Dist.split(keys);
+  }
+
+  /**
+   * INTERSECT and EXCEPT: whole over whole inputs; split when the split inputs share key columns
+   * (equal rows have equal keys, so all copies of a row of any input are on one fragment) and a
+   * whole input is only ever subtracted or intersected (EXCEPT's first input must be split).
+   */
+  private static Dist setOperation(boolean minus, List<Dist> in) {
+    if (in.stream().allMatch(d -> d.kind() == Kind.WHOLE)) {
+      return Dist.WHOLE;
+    }
+    Set<Integer> keys = null;
+    for (Dist d : in) {
+      if (d.kind() == Kind.SPLIT) {
+        keys = keys == null ? new LinkedHashSet<>(d.keys()) : keys;
+        keys.retainAll(d.keys());
+      } else if (d.kind() != Kind.WHOLE) {
+        keys = Set.of();
+        break;
+      }
+    }
+    if (keys == null || keys.isEmpty() || minus && in.get(0).kind() != Kind.SPLIT) {
+      throw new Decline("INTERSECT or EXCEPT of split rows whose equal rows may be on different fragments (no "
+          + "shard key column in common), or EXCEPT of whole rows minus split ones");
+    }
     return Dist.split(keys);
   }
 

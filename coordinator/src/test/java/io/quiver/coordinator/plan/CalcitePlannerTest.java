@@ -187,6 +187,23 @@ class CalcitePlannerTest {
   }
 
   @Test
+  void setOperationsOfSplitRowsBecomeAggregatesOverUnionAll() throws SQLException {
+    FragmentPlanner.Plan keyed = assertSplitEqualsWhole("SELECT o_id FROM orders WHERE o_total > 90 UNION SELECT "
+        + "l_order FROM lines WHERE l_qty = 1 ORDER BY o_id");
+    assertEquals(FragmentPlanner.Combine.COMPLETE_GROUPS, keyed.combine(), keyed.toString());
+    assertSplitEqualsWhole("SELECT o_user FROM orders WHERE o_total > 90 UNION SELECT l_qty FROM lines ORDER BY 1");
+    // INTERSECT and EXCEPT: every copy of a row on one fragment when the split inputs share a key column
+    assertSplitEqualsWhole("SELECT o_id, o_region FROM orders WHERE o_id < 900 EXCEPT SELECT l_order, l_qty FROM lines "
+        + "WHERE l_price > 29 ORDER BY 1, 2");
+    assertSplitEqualsWhole("SELECT l_order, l_qty FROM lines INTERSECT SELECT o_id, o_region FROM orders "
+        + "INTERSECT SELECT c_order, 3 FROM coupons ORDER BY 1");
+    assertSplitEqualsWhole("SELECT o_id, o_region FROM orders EXCEPT ALL SELECT c_order, 1 FROM coupons ORDER BY 1");
+    assertDeclined("SELECT o_user, o_region FROM orders INTERSECT SELECT l_qty, o_region FROM lines, orders "
+        + "WHERE l_order = o_id", "no shard key column in common");
+    assertDeclined("SELECT r_id FROM regions EXCEPT SELECT o_region FROM orders", "no shard key column in common");
+  }
+
+  @Test
   void distinctAggregatesAreDeduplicatedPerFragmentAndAgain() throws SQLException {
     FragmentPlanner.Plan p = assertSplitEqualsWhole("SELECT o_region, count(DISTINCT o_user) AS users FROM orders "
         + "GROUP BY o_region ORDER BY o_region");
