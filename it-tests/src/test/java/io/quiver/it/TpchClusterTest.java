@@ -962,5 +962,24 @@ class TpchClusterTest {
     ItSql.update(port, "COPY (SELECT range + 1 AS p_partkey FROM range(3)) TO '" + parquet + "' (FORMAT parquet)");
     assertEquals(List.of(List.of("3")), ItSql.query(port, "SELECT count(*) FROM part JOIN read_parquet('" + parquet
         + "') USING (p_partkey)"));
+    // a table function after FROM or JOIN runs on the coordinator; its rows go to the fragments of the split
+    String withFile = "SELECT count(*) AS n, sum(l_quantity) AS q FROM lineitem JOIN read_parquet('" + parquet
+        + "') k ON l_partkey = k.p_partkey";
+    List<List<String>> plan = ItSql.query(port, "EXPLAIN " + withFile);
+    assertEquals(List.of("relation __quiver_rel_1", "this node", "read_parquet('" + parquet + "') runs here; its rows "
+        + "are sent whole to every fragment"), plan.get(0), plan.toString());
+    assertTrue(plan.get(1).get(2).startsWith("planned by Calcite: fragments over the shards of lineitem"),
+        plan.toString());
+    assertEquals(List.of(List.of(oracleCount("SELECT count(*) FROM lineitem WHERE l_partkey <= 3"))), ItSql.query(port,
+        "SELECT n FROM (" + withFile + ")"));
+    List<List<String>> analyzed = ItSql.query(port, "EXPLAIN ANALYZE " + withFile);
+    assertEquals(List.of("relation __quiver_rel_1", "this node", "3"), analyzed.get(0).subList(0, 3),
+        analyzed.toString());
+    // trex_db_query: a distributed query's rows, joined with a distributed table
+    String nested = "SELECT count(*) AS n, sum(o_totalprice) AS t FROM orders JOIN trex_db_query('SELECT l_orderkey "
+        + "AS k FROM lineitem WHERE l_quantity > 49 GROUP BY 1') q ON o_orderkey = q.k";
+    assertTrue(ItSql.query(port, "EXPLAIN " + nested).get(0).get(0).equals("relation __quiver_rel_1"), nested);
+    assertEquals(ItSql.query(port, "SELECT count(*) AS n, sum(o_totalprice) AS t FROM orders WHERE o_orderkey IN "
+        + "(SELECT l_orderkey FROM lineitem WHERE l_quantity > 49)"), ItSql.query(port, nested));
   }
 }

@@ -106,6 +106,27 @@ public final class DistributedExplain {
     List<Object[]> rows;
     long start = System.nanoTime();
     Optional<Fragments.Prepared> split = locator.pushdown() ? Fragments.plan(conn, inner, locator) : Optional.empty();
+    if (split.isEmpty() && locator.pushdown()) {
+      Optional<CoordinatorRelations.Planned> relations = CoordinatorRelations.plan(conn, inner, locator);
+      if (relations.isPresent()) {
+        long ran = System.nanoTime();
+        Optional<Map<String, com.google.protobuf.ByteString>> sent = relations.get().rewritten().materialize(conn,
+            allocator, locator.stageRowsMaxBytes());
+        if (sent.isPresent()) {
+          rows = new ArrayList<>();
+          for (CoordinatorRelations.Relation r : relations.get().rewritten().relations()) {
+            rows.add(new Object[] {"relation " + r.name(), "this node", count(conn, r.name()), Fragments.millisSince(ran),
+                r.call() + " ran here; its rows were sent whole to every fragment (" + sent.get().get(r.name()).size()
+                + " bytes of Arrow IPC each)"});
+          }
+          rows.addAll(Fragments.analyze(conn, relations.get().split().withRows(sent.get()), allocator,
+              Fragments.millisSince(start)));
+          fill(conn, table, rows);
+          return Optional.of(select + " ORDER BY rowid");
+        }
+        relations.get().rewritten().drop(conn);
+      }
+    }
     // as a statement runs: a split, else its aggregating CTEs first (in the gathered branch), else stages
     Optional<Stages.Planned> staged = split.isPresent() || !locator.pushdown() || CteSplits.plan(conn, inner,
         locator).isPresent() ? Optional.empty() : Stages.plan(conn, inner, locator);
@@ -137,6 +158,14 @@ public final class DistributedExplain {
     }
     fill(conn, table, rows);
     return Optional.of(select + " ORDER BY rowid");
+  }
+
+  private static long count(DuckDBConnection conn, String table) throws SQLException {
+    try (Statement s = conn.createStatement(); java.sql.ResultSet rs = s.executeQuery("SELECT count(*) FROM temp.main."
+        + ArrowSchemas.quoteIdentifier(table))) {
+      rs.next();
+      return rs.getLong(1);
+    }
   }
 
   /**
@@ -201,6 +230,17 @@ public final class DistributedExplain {
     if (split.isPresent()) {
       rows.add(new String[] {"plan", "this node", split.get().summary()});
       rows.addAll(splitRows(split.get()));
+      return rows;
+    }
+    Optional<CoordinatorRelations.Planned> relations = CoordinatorRelations.plan(conn, inner, locator);
+    if (relations.isPresent()) {
+      relations.get().rewritten().drop(conn);
+      for (CoordinatorRelations.Relation r : relations.get().rewritten().relations()) {
+        rows.add(new String[] {"relation " + r.name(), "this node", r.call() + " runs here; its rows are sent whole "
+            + "to every fragment"});
+      }
+      rows.add(new String[] {"plan", "this node", relations.get().split().summary()});
+      rows.addAll(splitRows(relations.get().split()));
       return rows;
     }
     Optional<CteSplits.Planned> ctes = CteSplits.plan(conn, inner, locator);
@@ -276,7 +316,8 @@ public final class DistributedExplain {
     Map<String, ScanPushdown.Fetch> fetchOf = new java.util.HashMap<>();
     split.inputs().forEach((endpoint, in) -> in.fetches().forEach((table, fetch) -> {
       if (!table.startsWith(io.quiver.coordinator.plan.FragmentPlanner.Plan.PULL_PREFIX)
-          && !table.startsWith(io.quiver.coordinator.plan.CalcitePlanner.STAGE_PREFIX)) {
+          && !table.startsWith(io.quiver.coordinator.plan.CalcitePlanner.STAGE_PREFIX)
+          && !table.startsWith(CoordinatorRelations.PREFIX)) { // rows sent with the fragment, not pulled
         pulledBy.computeIfAbsent(table, t -> new ArrayList<>()).add(endpoint);
         fetchOf.put(table, fetch);
       }

@@ -657,8 +657,8 @@ public final class Fragments {
     String partials = "__quiver_check_" + UUID.randomUUID().toString().replace('-', '_');
     try (Statement s = conn.createStatement()) {
       for (Map.Entry<String, Optional<RemoteTables.Layout>> e : layouts.entrySet()) {
-        if (e.getValue().isEmpty()) {
-          continue;
+        if (e.getValue().isEmpty() || CoordinatorRelations.GROUP.equals(e.getValue().get().group())) {
+          continue; // a table function call's relation is a table here already
         }
         s.execute("CREATE TEMP TABLE " + ArrowSchemas.quoteIdentifier(e.getKey()) + " ("
             + ArrowSchemas.columnDefinitions(e.getValue().get().columns()) + ")");

@@ -101,6 +101,45 @@ public final class RemoteTables {
     }
   }
 
+  /** A locator that answers as {@code locator} does, for subclasses to change some answers. */
+  abstract static class Delegating implements Locator {
+    private final Locator locator;
+
+    Delegating(Locator locator) {
+      this.locator = locator;
+    }
+
+    @Override
+    public Optional<List<Part>> partsOf(String table) {
+      return locator.partsOf(table);
+    }
+
+    @Override
+    public boolean pushdown() {
+      return locator.pushdown();
+    }
+
+    @Override
+    public boolean calcitePlanner() {
+      return locator.calcitePlanner();
+    }
+
+    @Override
+    public long stageRowsMaxBytes() {
+      return locator.stageRowsMaxBytes();
+    }
+
+    @Override
+    public Optional<Layout> layout(String table) {
+      return locator.layout(table);
+    }
+
+    @Override
+    public Optional<java.util.Map<String, ScanPushdown.Fetch>> fetchHints() {
+      return locator.fetchHints();
+    }
+  }
+
   /** This node's part of a push shuffle: the exchange, which target this node is, and how many nodes send. */
   public record ShuffleInput(String exchange, int target, int senders) {}
 
@@ -112,26 +151,11 @@ public final class RemoteTables {
       java.util.function.Function<String, Optional<Part>> shuffled) {
     java.util.Map<String, ScanPushdown.Fetch> byName = new java.util.TreeMap<>(String.CASE_INSENSITIVE_ORDER);
     byName.putAll(hints);
-    return new Locator() {
+    return new Delegating(locator) {
       @Override
       public Optional<List<Part>> partsOf(String table) {
         Optional<Part> arriving = shuffled.apply(table);
         return arriving.isPresent() ? arriving.map(List::of) : locator.partsOf(table);
-      }
-
-      @Override
-      public boolean pushdown() {
-        return locator.pushdown();
-      }
-
-      @Override
-      public boolean calcitePlanner() {
-        return locator.calcitePlanner();
-      }
-
-      @Override
-      public Optional<Layout> layout(String table) {
-        return locator.layout(table);
       }
 
       @Override
@@ -238,6 +262,10 @@ public final class RemoteTables {
             Optional<Fragments.Prepared> split = Fragments.plan(conn, sql, locator);
             if (split.isPresent()) {
               return conn.prepareStatement(Fragments.run(conn, split.get(), allocator));
+            }
+            Optional<String> withRelations = CoordinatorRelations.run(conn, sql, locator, allocator);
+            if (withRelations.isPresent()) {
+              return conn.prepareStatement(withRelations.get());
             }
             Optional<CteSplits.Planned> ctes = CteSplits.plan(conn, sql, locator);
             if (ctes.isPresent()) {

@@ -174,7 +174,7 @@ final class Stages {
   record Analyzed(List<Object[]> rows, boolean complete) {}
 
   /** The rows of a stage's table as one Arrow IPC stream; empty when it takes more than {@code maxBytes}. */
-  private static Optional<ByteString> ipc(DuckDBConnection conn, String table, BufferAllocator allocator,
+  static Optional<ByteString> ipc(DuckDBConnection conn, String table, BufferAllocator allocator,
       long maxBytes) throws SQLException {
     ByteString.Output out = ByteString.newOutput();
     try (Statement s = conn.createStatement();
