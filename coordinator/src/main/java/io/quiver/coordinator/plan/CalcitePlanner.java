@@ -173,15 +173,36 @@ public final class CalcitePlanner {
    * tables it names (columns, partitioning, rows): a statement run again is not analyzed again.
    */
   public static Outcome plan(String sql, FragmentPlanner.Catalog catalog) {
+    return cached(PLANS, sql, catalog, CalcitePlanner::planUncached);
+  }
+
+  /**
+   * {@code compute}'s answer for {@code sql} over the tables it names, kept in {@code cache} per
+   * statement text and table state.
+   */
+  private static <V> V cached(Map<String, V> cache, String sql, FragmentPlanner.Catalog catalog,
+      java.util.function.BiFunction<String, Map<String, TableInfo>, V> compute) {
     Map<String, TableInfo> named = CalciteAnalyzer.tablesNamed(sql, catalog);
     String key = sql + '\u0000' + named;
-    Outcome cached = PLANS.get(key);
+    V cached = cache.get(key);
     if (cached != null) {
       return cached;
     }
-    Outcome outcome = planUncached(sql, named);
-    PLANS.put(key, outcome);
-    return outcome;
+    V computed = compute.apply(sql, named);
+    cache.put(key, computed);
+    return computed;
+  }
+
+  /**
+   * Calcite's analysis of {@code sql} over {@code named}, or why there is none (no partitioned
+   * table, or Calcite's failure). Each caller gets its own tree: Calcite's metadata caches on a
+   * tree's cluster are not safe to share between threads.
+   */
+  private static CalciteAnalyzer.Analysis analysis(String sql, Map<String, TableInfo> named) {
+    if (named.values().stream().allMatch(TableInfo::replicated)) {
+      return new CalciteAnalyzer.Analysis(Optional.empty(), "it reads no partitioned table", null);
+    }
+    return CalciteAnalyzer.analyze(sql, named);
   }
 
   /** Plans a query over a made-up table once, so that Calcite's classes are loaded and compiled. */
@@ -195,10 +216,7 @@ public final class CalcitePlanner {
   }
 
   private static Outcome planUncached(String sql, Map<String, TableInfo> named) {
-    if (named.values().stream().allMatch(TableInfo::replicated)) {
-      return new Outcome(Optional.empty(), "it reads no partitioned table");
-    }
-    CalciteAnalyzer.Analysis analysis = CalciteAnalyzer.analyze(sql, named);
+    CalciteAnalyzer.Analysis analysis = analysis(sql, named);
     if (analysis.rel().isEmpty()) {
       return new Outcome(Optional.empty(), analysis.failure());
     }
@@ -262,22 +280,11 @@ public final class CalcitePlanner {
    * may have stages of its own. Kept per statement text and table state, as {@link #plan}.
    */
   public static StagedOutcome staged(String sql, FragmentPlanner.Catalog catalog) {
-    Map<String, TableInfo> named = CalciteAnalyzer.tablesNamed(sql, catalog);
-    String key = sql + '\u0000' + named;
-    StagedOutcome cached = STAGED.get(key);
-    if (cached != null) {
-      return cached;
-    }
-    StagedOutcome outcome = stagedUncached(sql, named);
-    STAGED.put(key, outcome);
-    return outcome;
+    return cached(STAGED, sql, catalog, CalcitePlanner::stagedUncached);
   }
 
   private static StagedOutcome stagedUncached(String sql, Map<String, TableInfo> named) {
-    if (named.values().stream().allMatch(TableInfo::replicated)) {
-      return new StagedOutcome(Optional.empty(), "it reads no partitioned table");
-    }
-    CalciteAnalyzer.Analysis analysis = CalciteAnalyzer.analyze(sql, named);
+    CalciteAnalyzer.Analysis analysis = analysis(sql, named);
     if (analysis.rel().isEmpty()) {
       return new StagedOutcome(Optional.empty(), analysis.failure());
     }

@@ -183,15 +183,13 @@ final class Stages {
         ArrowReader reader = (ArrowReader) rs.arrowExportStream(allocator, BATCH_ROWS);
         ArrowStreamWriter writer = new ArrowStreamWriter(reader.getVectorSchemaRoot(), null, out)) {
       writer.start();
-      while (reader.loadNextBatch()) {
+      // stops writing as soon as the bound is passed: a large stage is never held whole
+      while (out.size() <= maxBytes && reader.loadNextBatch()) {
         writer.writeBatch();
-        if (out.size() > maxBytes) {
-          LOG.info("stage {} has more than {} bytes of rows to send (stage_rows_max_bytes): the statement runs "
-              + "gathered instead", table, maxBytes);
-          return Optional.empty();
-        }
       }
-      writer.end();
+      if (out.size() <= maxBytes) {
+        writer.end();
+      }
       if (out.size() > maxBytes) {
         LOG.info("stage {} has more than {} bytes of rows to send (stage_rows_max_bytes): the statement runs "
             + "gathered instead", table, maxBytes);
